@@ -1,0 +1,158 @@
+"""The experiment registry: named entries read from ``experiments/*.toml``.
+
+Each file holds one family of entries. An entry names its ``base`` (another entry, or nothing for
+the built-in defaults) and states only its differences; sections merge key by key. Dataset
+entries (spectrogram and patch settings) live in ``experiments/datasets.toml``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import os
+import tomllib
+from pathlib import Path
+
+from ..errors import ConfigError
+from .schema import (EXPERIMENT_SCALARS, EXPERIMENT_SECTIONS, DatasetEntry, Experiment,
+                     build_section)
+
+EXPERIMENTS_ENV = "TARTARUS_EXPERIMENTS"
+DATASETS_FILE = "datasets.toml"
+
+
+def default_experiments_dir():
+    """``$TARTARUS_EXPERIMENTS``, else ``./experiments`` if present, else the one beside the package."""
+    env = os.environ.get(EXPERIMENTS_ENV)
+    if env:
+        return Path(env)
+    if Path("experiments").is_dir():
+        return Path("experiments")
+    return Path(__file__).resolve().parents[3] / "experiments"
+
+
+def parse_override(text):
+    """``'training.n_epochs=3'`` -> ``(('training', 'n_epochs'), 3)``.
+
+    The value is read as a Python literal (numbers, strings, lists, tuples, booleans); anything
+    that is not a literal stays a plain string. Nothing is evaluated as code.
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected SECTION.KEY=VALUE")
+    key, raw = text.split("=", 1)
+    parts = tuple(p.strip() for p in key.strip().split("."))
+    if not all(parts) or len(parts) > 2:
+        raise ConfigError(f"override {text!r}: expected SECTION.KEY=VALUE")
+    raw = raw.strip()
+    lowered = {"true": True, "false": False}
+    if raw.lower() in lowered:
+        return parts, lowered[raw.lower()]
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = raw
+    if isinstance(value, tuple):
+        value = list(value)
+    return parts, value
+
+
+def _deep_merge(base, diff):
+    out = copy.deepcopy(base)
+    for key, value in diff.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class Registry:
+    """All named experiments and datasets of one experiments folder."""
+
+    def __init__(self, experiments_dir=None):
+        self.dir = Path(experiments_dir) if experiments_dir else default_experiments_dir()
+        if not self.dir.is_dir():
+            raise ConfigError(f"experiments folder not found: {self.dir} (set --experiments or ${EXPERIMENTS_ENV})")
+        self._experiments = {}  # name -> (raw dict, source file)
+        self._datasets = {}
+        for path in sorted(self.dir.glob("*.toml")):
+            try:
+                with open(path, "rb") as f:
+                    doc = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            target = self._datasets if path.name == DATASETS_FILE else self._experiments
+            for name, entry in doc.items():
+                if not isinstance(entry, dict):
+                    raise ConfigError(f"{path}: top-level key {name!r} must be a table [{name}]")
+                if name in self._experiments or name in self._datasets:
+                    other = (self._experiments.get(name) or self._datasets.get(name))[1]
+                    raise ConfigError(f"entry {name!r} is defined twice: in {other} and in {path}")
+                target[name] = (entry, path)
+
+    # listing
+    def experiment_names(self):
+        return sorted(self._experiments)
+
+    def dataset_names(self):
+        return sorted(self._datasets)
+
+    def source(self, name):
+        entry = self._experiments.get(name) or self._datasets.get(name)
+        return entry[1] if entry else None
+
+    # resolving
+    def _resolved(self, name, table, kind):
+        chain = []
+        while name:
+            if name not in table:
+                known = ", ".join(sorted(table)) or "none"
+                where = f" (base of {chain[-1]!r})" if chain else ""
+                raise ConfigError(f"unknown {kind} {name!r}{where}; known: {known}")
+            if name in chain:
+                raise ConfigError(f"{kind} {chain[0]!r}: circular base chain {' -> '.join(chain + [name])}")
+            chain.append(name)
+            name = table[name][0].get("base", "")
+            if not isinstance(name, str):
+                raise ConfigError(f"{kind} {chain[-1]!r}.base: expected an entry name, got {name!r}")
+        merged = {}
+        for link in reversed(chain):
+            merged = _deep_merge(merged, table[link][0])
+        merged["base"] = table[chain[0]][0].get("base", "")
+        return merged
+
+    def experiment(self, name, overrides=()):
+        """The validated Experiment ``name``, with ``--set`` style overrides applied last."""
+        raw = self._resolved(name, self._experiments, "experiment")
+        for item in overrides:
+            path, value = parse_override(item) if isinstance(item, str) else item
+            if len(path) != 2 or path[0] not in EXPERIMENT_SECTIONS:
+                raise ConfigError(f"experiment {name!r}: override {'.'.join(path)!r} must name "
+                                  f"SECTION.KEY with SECTION one of {', '.join(EXPERIMENT_SECTIONS)}")
+            raw.setdefault(path[0], {})[path[1]] = value
+        return experiment_from_dict(name, raw)
+
+    def dataset(self, name):
+        """The validated DatasetEntry ``name``."""
+        raw = self._resolved(name, self._datasets, "dataset")
+        raw.pop("name", None)
+        return build_section(DatasetEntry, {"name": name, **raw}, f"dataset {name!r}")
+
+
+def experiment_from_dict(name, raw):
+    """Validate a plain dict (from TOML or a saved config.json) into an Experiment."""
+    raw = dict(raw)
+    raw.pop("name", None)
+    unknown = sorted(set(raw) - set(EXPERIMENT_SECTIONS) - set(EXPERIMENT_SCALARS))
+    if unknown:
+        raise ConfigError(f"experiment {name!r}: unknown section {unknown[0]!r} "
+                          f"(known: {', '.join(list(EXPERIMENT_SECTIONS) + list(EXPERIMENT_SCALARS))})")
+    sections = {sec: build_section(cls, raw.get(sec, {}), f"experiment {name!r}: {sec}")
+                for sec, cls in EXPERIMENT_SECTIONS.items()}
+    scalars = {}
+    for key, tp in EXPERIMENT_SCALARS.items():
+        value = raw.get(key, "")
+        if not isinstance(value, tp):
+            raise ConfigError(f"experiment {name!r}: {key}: expected a string, got {value!r}")
+        scalars[key] = value
+    return Experiment(name=name, **sections, **scalars)

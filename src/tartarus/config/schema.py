@@ -1,0 +1,252 @@
+"""Typed sections of an experiment and of a dataset entry.
+
+Keys keep the names of the original Tartarus configs (``dataset.fact``, ``training.n_minibatch``,
+``cnn.n_filters_1`` ...) so that settings from the seed and its papers carry over unchanged.
+``REQUIRED`` marks a value that an entry (or one of its bases) must state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import ConfigError
+
+REQUIRED = None  # a field whose metadata says required=True must end up with a non-None value
+
+EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
+LOSSES = ("categorical_crossentropy", "binary_crossentropy", "cosine", "mse")
+OPTIMIZERS = ("adam", "sgd")
+ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh")
+AGGREGATIONS = ("mean", "max", "median")
+SPECTROGRAMS = ("mel", "cqt", "stft")
+PATCH_MODES = ("random", "even")
+
+
+def _choice(default, choices, **kw):
+    return field(default=default, metadata={"choices": choices, **kw})
+
+
+def _required():
+    return field(default=None, metadata={"required": True})
+
+
+@dataclass
+class DatasetSection:
+    """Which data an experiment reads: ``y_{set}_{fact}_{dim}_{dataset}`` and its inputs."""
+    dataset: Optional[str] = _required()
+    fact: str = "class"
+    dim: Optional[int] = _required()
+    npatches: int = 1
+    window: float = 15.0
+    evaluation: str = _choice("multiclass", EVALUATIONS)
+    nsamples: str = "all"
+    configuration: str = ""
+    with_metadata: bool = False
+    only_metadata: bool = False
+    sparse: bool = False
+
+
+@dataclass
+class TrainingSection:
+    n_epochs: int = 100
+    n_minibatch: int = 32
+    loss_func: str = _choice("categorical_crossentropy", LOSSES)
+    optimizer: str = _choice("adam", OPTIMIZERS)
+    learning_rate: float = 1e-3
+    decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    early_stopping: bool = True
+    patience: int = 10
+    validation: float = 0.1
+    val_from_file: bool = True
+    normalize_y: bool = False
+    random_seed: int = 1234
+
+
+@dataclass
+class CnnSection:
+    """Architecture hyper-parameters; each builder reads the keys it knows."""
+    architecture: str = "1"
+    n_filters_1: int = 256
+    n_filters_2: int = 512
+    n_filters_3: int = 0
+    n_filters_4: int = 0
+    n_filters_5: int = 0
+    n_kernel_1: tuple[int, int] = (4, 96)
+    n_kernel_2: tuple[int, int] = (4, 1)
+    n_kernel_3: tuple[int, int] = (4, 1)
+    n_kernel_4: tuple[int, int] = (1, 1)
+    n_kernel_5: tuple[int, int] = (1, 1)
+    n_pool_1: tuple[int, int] = (4, 1)
+    n_pool_2: tuple[int, int] = (4, 1)
+    n_pool_3: tuple[int, int] = (4, 1)
+    n_pool_4: tuple[int, int] = (1, 1)
+    n_pool_5: tuple[int, int] = (1, 1)
+    dropout_factor: float = 0.5
+    n_dense: int = 0
+    n_dense_2: int = 0
+    activation: str = _choice("relu", ACTIVATIONS)
+    final_activation: str = _choice("linear", ACTIVATIONS)
+    batch_norm: bool = False
+
+
+@dataclass
+class PredictingSection:
+    aggregation: str = _choice("mean", AGGREGATIONS)
+    trim_coeff: float = 0.15
+
+
+@dataclass
+class EvaluatingSection:
+    map_k: int = 500
+    get_map: bool = True
+    get_p: bool = True
+    get_knn: bool = False
+
+
+@dataclass
+class Experiment:
+    name: str
+    dataset: DatasetSection
+    training: TrainingSection
+    cnn: CnnSection
+    predicting: PredictingSection
+    evaluating: EvaluatingSection
+    base: str = ""
+    description: str = ""
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+EXPERIMENT_SECTIONS = {
+    "dataset": DatasetSection,
+    "training": TrainingSection,
+    "cnn": CnnSection,
+    "predicting": PredictingSection,
+    "evaluating": EvaluatingSection,
+}
+EXPERIMENT_SCALARS = {"base": str, "description": str}
+
+
+@dataclass
+class DatasetEntry:
+    """Where a dataset's audio lives and how it becomes spectrograms and patches (the seed's config_spectro)."""
+    name: str
+    audio_folder: str = "audio"
+    index_file: str = ""
+    audio_ext: tuple[str, ...] = ("mp3", "wav", "flac", "ogg")
+    spectrogram_type: str = _choice("mel", SPECTROGRAMS)
+    resample_sr: int = 22050
+    hop: int = 1024
+    n_fft: int = 2048
+    n_mels: int = 96
+    cqt_bins: int = 96
+    bins_per_octave: int = 12
+    fmin: float = 32.70319566257483
+    log: bool = True
+    num_process: int = 1
+    npatches: int = 1
+    window: float = 15.0
+    patch_mode: str = _choice("random", PATCH_MODES)
+    seed: int = 0
+    description: str = ""
+    base: str = ""
+
+    @property
+    def n_bins(self):
+        return {"mel": self.n_mels, "cqt": self.cqt_bins, "stft": self.n_fft // 2 + 1}[self.spectrogram_type]
+
+    def spectrogram_params(self):
+        """The parameters that determine a spectrogram; stored beside the output and compared on resume."""
+        keys = ("spectrogram_type", "resample_sr", "hop", "n_fft", "n_mels", "cqt_bins",
+                "bins_per_octave", "fmin", "log")
+        return {k: getattr(self, k) for k in keys}
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------- building from plain values
+def _type_name(tp):
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def coerce(value, tp, where):
+    """Check ``value`` against the annotation ``tp``; return it normalised (lists to tuples, ints to floats)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(value, inner[0], where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list like {list(_example(tp))}, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(coerce(v, args[0], where) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
+        return tuple(coerce(v, a, where) for v, a in zip(value, args))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # architecture = 1 and architecture = "1" mean the same
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {_type_name(tp)}")
+
+
+def _example(tp):
+    return tuple(1 for _ in typing.get_args(tp) if _ is not Ellipsis) or (1,)
+
+
+def build_section(cls, values, where):
+    """Make dataclass ``cls`` from a dict, naming the offending key on any error."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a table of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}" + _suggest(unknown[0], fields))
+    kwargs = {}
+    for name, f in fields.items():
+        if name in values:
+            kwargs[name] = coerce(values[name], hints[name], f"{where}.{name}" if where else name)
+            choices = f.metadata.get("choices")
+            if choices and kwargs[name] not in choices:
+                raise ConfigError(f"{where}.{name}: {kwargs[name]!r} is not one of {', '.join(choices)}")
+    obj = cls(**kwargs)
+    for name, f in fields.items():
+        if f.metadata.get("required") and getattr(obj, name) is None:
+            raise ConfigError(f"{where}.{name}: missing value (no entry in the chain of bases sets it)")
+    return obj
+
+
+def _suggest(key, known):
+    import difflib
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(known))})"
+
+
+def section_keys(cls):
+    return [f.name for f in dataclasses.fields(cls)]

@@ -1,0 +1,188 @@
+"""Every file and folder name of a data root, in one place.
+
+The names follow the original Tartarus layout so that its published datasets work as they are::
+
+    index/index_audio_{ds}.tsv          id<TAB>audio file (relative to audio/)
+    index/index_text_{ds}.tsv           id<TAB>text file (relative to text/)
+    audio/  text/                       the raw material
+    splits/items_index_{set}_{ds}.tsv   one item id a line
+    splits/y_{set}_{fact}_{dim}_{ds}.npy
+    splits/genre_labels_{ds}.tsv
+    spectrograms/{ds}/                  one .npy a decoded item, params.json, errors.tsv
+    patches/patches_{set}_{ds}_{n}x{s}.hdf5
+    train_data/X_{set}_{suffix}_{ds}.npy|.npz (+ items_index_{set}_{suffix}_{ds}.tsv)
+    models/model_N/  models/trained_models.tsv
+    predictions/pred_{model}_{set}.npy + index_pred_{model}_{set}.tsv
+    results/{model}_{set}.json  results/results.tsv
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import MissingInput
+
+SETS = ("train", "val", "test")
+DATA_ENV = "TARTARUS_DATA"
+
+
+def default_root():
+    """The data root: ``$TARTARUS_DATA`` if set, else ``./data``."""
+    return Path(os.environ.get(DATA_ENV) or "data")
+
+
+def _fmt_seconds(seconds):
+    """15.0 -> '15', 2.5 -> '2.5': file names keep the seed's integer look."""
+    seconds = float(seconds)
+    return str(int(seconds)) if seconds.is_integer() else f"{seconds:g}"
+
+
+class DataLayout:
+    """Paths of a data root. Methods only build paths; ``require`` checks one exists."""
+
+    def __init__(self, root=None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def __repr__(self):
+        return f"DataLayout({str(self.root)!r})"
+
+    # folders
+    @property
+    def index_dir(self):
+        return self.root / "index"
+
+    @property
+    def audio_dir(self):
+        return self.root / "audio"
+
+    @property
+    def text_dir(self):
+        return self.root / "text"
+
+    @property
+    def splits_dir(self):
+        return self.root / "splits"
+
+    @property
+    def train_data_dir(self):
+        return self.root / "train_data"
+
+    @property
+    def patches_dir(self):
+        return self.root / "patches"
+
+    @property
+    def models_dir(self):
+        return self.root / "models"
+
+    @property
+    def predictions_dir(self):
+        return self.root / "predictions"
+
+    @property
+    def results_dir(self):
+        return self.root / "results"
+
+    # indexes and targets
+    def audio_index(self, ds):
+        return self.index_dir / f"index_audio_{ds}.tsv"
+
+    def text_index(self, ds):
+        return self.index_dir / f"index_text_{ds}.tsv"
+
+    def items_index(self, set_, ds, suffix=None):
+        """The split's ids, or with ``suffix`` the ids a ``train_data`` input was written for."""
+        if suffix:
+            return self.train_data_dir / f"items_index_{set_}_{suffix}_{ds}.tsv"
+        return self.splits_dir / f"items_index_{set_}_{ds}.tsv"
+
+    def y(self, set_, fact, dim, ds):
+        return self.splits_dir / f"y_{set_}_{fact}_{dim}_{ds}.npy"
+
+    def genre_labels(self, ds):
+        return self.splits_dir / f"genre_labels_{ds}.tsv"
+
+    def x(self, set_, suffix, ds, sparse=False):
+        return self.train_data_dir / f"X_{set_}_{suffix}_{ds}.{'npz' if sparse else 'npy'}"
+
+    # audio features
+    def spectrograms_dir(self, ds):
+        return self.root / "spectrograms" / ds
+
+    def spectrogram(self, ds, item_id):
+        return self.spectrograms_dir(ds) / f"{item_id}.npy"
+
+    def spectrogram_params(self, ds):
+        return self.spectrograms_dir(ds) / "params.json"
+
+    def spectrogram_errors(self, ds):
+        return self.spectrograms_dir(ds) / "errors.tsv"
+
+    def patches(self, set_, ds, npatches, seconds):
+        return self.patches_dir / f"patches_{set_}_{ds}_{npatches}x{_fmt_seconds(seconds)}.hdf5"
+
+    # models
+    def model_dir(self, model_id):
+        return self.models_dir / model_id
+
+    def model_file(self, model_id):
+        return self.model_dir(model_id) / "model.keras"
+
+    def checkpoint(self, model_id):
+        return self.model_dir(model_id) / "checkpoint.keras"
+
+    def training_state(self, model_id):
+        return self.model_dir(model_id) / "training_state.json"
+
+    def model_config(self, model_id):
+        return self.model_dir(model_id) / "config.json"
+
+    def history(self, model_id):
+        return self.model_dir(model_id) / "history.json"
+
+    def manifest(self, model_id):
+        return self.model_dir(model_id) / "manifest.json"
+
+    def training_curve(self, model_id):
+        return self.model_dir(model_id) / "training_curve.png"
+
+    def trained_models(self):
+        return self.models_dir / "trained_models.tsv"
+
+    def model_counter(self):
+        return self.models_dir / ".model_ids"
+
+    # predictions and results
+    def prediction(self, model_id, set_):
+        return self.predictions_dir / f"pred_{model_id}_{set_}.npy"
+
+    def prediction_index(self, model_id, set_):
+        return self.predictions_dir / f"index_pred_{model_id}_{set_}.tsv"
+
+    @staticmethod
+    def embedding_suffix(model_id, layer):
+        """The ``train_data`` suffix of a layer embedding, e.g. ``model_1-pred_9``."""
+        return f"{model_id}-pred_{layer}"
+
+    def result(self, model_id, set_):
+        return self.results_dir / f"{model_id}_{set_}.json"
+
+    def confusion_plot(self, model_id, set_):
+        return self.results_dir / f"{model_id}_{set_}_confusion.png"
+
+    def results_table(self):
+        return self.results_dir / "results.tsv"
+
+    # checking
+    def require(self, path, command=None, what=None):
+        """Return ``path`` if it exists, else raise MissingInput naming it and ``command``."""
+        path = Path(path)
+        if not path.exists():
+            raise MissingInput(path, command, what)
+        return path
+
+    def cli(self, *args):
+        """A command line for messages, carrying this root when it is not the default."""
+        root = "" if self.root == Path("data") else f" --data-dir {self.root}"
+        return "tartarus " + " ".join(str(a) for a in args) + root

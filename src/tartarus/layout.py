@@ -91,6 +91,14 @@ class DataLayout:
     def text_index(self, ds):
         return self.index_dir / f"index_text_{ds}.tsv"
 
+    def tags_index(self, ds):
+        """``id<TAB>tag1,tag2,...`` per item."""
+        return self.index_dir / f"tags_{ds}.tsv"
+
+    def interactions(self, ds):
+        """``user<TAB>item<TAB>count`` per play record."""
+        return self.index_dir / f"interactions_{ds}.tsv"
+
     def items_index(self, set_, ds, suffix=None):
         """The split's ids, or with ``suffix`` the ids a ``train_data`` input was written for."""
         if suffix:

@@ -97,6 +97,10 @@ class Registry:
     def dataset_names(self):
         return sorted(self._datasets)
 
+    def description(self, name):
+        entry = self._experiments.get(name) or self._datasets.get(name)
+        return entry[0].get("description", "") if entry else ""
+
     def source(self, name):
         entry = self._experiments.get(name) or self._datasets.get(name)
         return entry[1] if entry else None

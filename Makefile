@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` (set up + dummy_audio end to end) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= data
+
+.PHONY: install run test dummy-data bench clean-data
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dummy-data: install
+	$(BIN)/tartarus dummy-data --data-dir $(DATA)
+
+# dummy data -> spectrograms -> patches -> train, predict and evaluate dummy_audio
+run: dummy-data
+	$(BIN)/tartarus spectrograms DUMMY --data-dir $(DATA)
+	$(BIN)/tartarus patches DUMMY --data-dir $(DATA)
+	$(BIN)/tartarus run dummy_audio --data-dir $(DATA)
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: install
+	$(BIN)/python benchmarks/bench_preprocessing.py
+	$(BIN)/python benchmarks/bench_training_feed.py
+
+clean-data:
+	rm -rf $(DATA)/index $(DATA)/audio $(DATA)/text $(DATA)/splits $(DATA)/spectrograms $(DATA)/patches \
+	       $(DATA)/train_data $(DATA)/models $(DATA)/predictions $(DATA)/results

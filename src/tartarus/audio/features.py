@@ -1,0 +1,268 @@
+"""Spectrograms of decoded audio: mel, constant-Q (CQT) and linear STFT, in dB or linear power.
+
+Every spectrogram is a float32 array of shape ``(frames, bins)`` (time first, as patches are cut
+along time). Frames follow librosa's ``center=True`` convention (zero padding, so a clip of ``n``
+samples has ``1 + n // hop`` frames); values match librosa's ``melspectrogram``, ``cqt`` and
+``stft`` power followed by ``power_to_db(S, ref=1.0, amin=1e-10, top_db=None)`` to within float32
+rounding.
+
+The dB scale has a fixed reference (power 1.0): values are comparable across files, and digital
+silence maps to :data:`SILENCE_DB` (-100 dB), the floor set by ``amin``. ``silence_value(entry)``
+gives the floor for an entry (0.0 for linear power), which is what short clips are padded with.
+
+The filterbank (mel), window and constant-Q kernels are built once per process and set of
+parameters (:func:`get_plan`, an LRU cache) rather than once per file, and the per-file work runs
+in float32: a windowed framing view, one real FFT, ``re**2 + im**2`` and one matrix product. The
+CQT reproduces librosa's multi-rate algorithm (per-octave FFT kernels applied to an STFT, the
+signal halved between octaves with soxr) with the kernels taken from librosa's own filter
+functions. librosa is imported only when a plan is first built, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import scipy.fft
+import soxr
+
+from ..errors import AudioError
+
+AMIN = 1e-10
+"""Power floor before the logarithm (librosa's default ``amin``)."""
+SILENCE_DB = float(10.0 * np.log10(AMIN))
+"""The dB value of digital silence (-100.0): the floor of every log spectrogram."""
+
+_CQT_SPARSITY = 0.01  # librosa.cqt defaults
+_CQT_RES_QUALITY = "soxr_hq"
+
+
+def silence_value(entry):
+    """The value silence has in this entry's spectrograms: :data:`SILENCE_DB` in dB, 0.0 linear."""
+    return SILENCE_DB if entry.log else 0.0
+
+
+def n_frames(seconds, entry):
+    """Frames of a patch ``seconds`` long: ``int(seconds * sr / hop)`` (15 s at 22050/1024 -> 322)."""
+    return int(float(seconds) * entry.resample_sr / entry.hop)
+
+
+# ------------------------------------------------------------------------------------- plans
+@dataclass(frozen=True, eq=False)
+class CqtOctave:
+    n_fft: int
+    kernel: np.ndarray  # (n_fft // 2 + 1, bins of this octave), complex64: STFT frames @ kernel
+
+
+@dataclass(frozen=True, eq=False)
+class SpectrogramPlan:
+    """Everything about a spectrogram that does not depend on the audio; cheap to pickle to workers."""
+    kind: str
+    sr: int
+    hop: int
+    n_fft: int
+    n_bins: int
+    log: bool
+    window: Optional[np.ndarray] = None  # (n_fft,) float32 periodic Hann, mel and stft
+    mel_t: Optional[np.ndarray] = None  # (n_fft // 2 + 1, n_mels) float32
+    cqt_early_factor: int = 1  # power of two the signal is decimated by before the first octave
+    cqt_octaves: tuple = ()  # CqtOctave, highest octave first
+    cqt_octave_bins: tuple = ()  # bins each octave contributes, highest first
+    cqt_scale: Optional[np.ndarray] = None  # (n_bins,) float32, 1 / sqrt(filter length)
+
+    def key(self):
+        return (self.kind, self.sr, self.hop, self.n_fft, self.n_bins, self.log)
+
+
+def _plan_key(entry):
+    kind = entry.spectrogram_type
+    key = (kind, int(entry.resample_sr), int(entry.hop), int(entry.n_fft), bool(entry.log))
+    if kind == "mel":
+        return key + (int(entry.n_mels),)
+    if kind == "cqt":
+        return key + (int(entry.cqt_bins), int(entry.bins_per_octave), float(entry.fmin))
+    if kind == "stft":
+        return key
+    raise ValueError(f"dataset {entry.name!r}: unknown spectrogram_type {kind!r} (mel, cqt or stft)")
+
+
+def get_plan(entry):
+    """The (cached) plan of ``entry``'s spectrogram parameters; built once per process and key."""
+    return _build_plan(_plan_key(entry))
+
+
+@functools.lru_cache(maxsize=16)
+def _build_plan(key):
+    kind, sr, hop, n_fft, log = key[:5]
+    if hop <= 0 or sr <= 0:
+        raise ValueError(f"spectrogram needs positive resample_sr and hop, got {sr} and {hop}")
+    if kind in ("mel", "stft"):
+        import scipy.signal
+        window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+        if kind == "stft":
+            return SpectrogramPlan(kind, sr, hop, n_fft, n_fft // 2 + 1, log, window=window)
+        import librosa
+        n_mels = key[5]
+        mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=np.float32)
+        return SpectrogramPlan(kind, sr, hop, n_fft, n_mels, log, window=window,
+                               mel_t=np.ascontiguousarray(mel.T))
+    return _build_cqt_plan(sr, hop, n_fft, log, *key[5:])
+
+
+def _relative_bandwidth(freqs):
+    """librosa.filters._relative_bandwidth (private there), for the constant-Q kernel widths."""
+    bpo = np.empty_like(freqs)
+    logf = np.log2(freqs)
+    bpo[0] = 1 / (logf[1] - logf[0])
+    bpo[-1] = 1 / (logf[-1] - logf[-2])
+    bpo[1:-1] = 2 / (logf[2:] - logf[:-2])
+    return (2.0 ** (2 / bpo) - 1) / (2.0 ** (2 / bpo) + 1)
+
+
+def _build_cqt_plan(sr, hop, n_fft, log, n_bins, bins_per_octave, fmin):
+    """The kernels of ``librosa.cqt(y, sr=sr, hop_length=hop, fmin=fmin, n_bins=n_bins,
+    bins_per_octave=bins_per_octave)`` with its defaults (tuning 0, filter_scale 1, norm 1,
+    sparsity 0.01, Hann window, scale=True, soxr_hq), as librosa's ``vqt`` builds them per call."""
+    import librosa
+
+    if n_bins < 2:
+        raise ValueError("a CQT needs at least 2 bins")
+    n_octaves = int(math.ceil(n_bins / bins_per_octave))
+    n_filters = min(bins_per_octave, n_bins)
+    freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal",
+                                         bins_per_octave=bins_per_octave, sort=True)
+    alpha = _relative_bandwidth(freqs)
+    _, cutoff = librosa.filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann", filter_scale=1,
+                                                gamma=0, alpha=alpha)
+    nyquist = sr / 2.0
+    if cutoff > nyquist:
+        raise ValueError(f"CQT with {n_bins} bins from {fmin:g} Hz reaches {cutoff:.0f} Hz, above the "
+                         f"Nyquist frequency {nyquist:g} Hz of resample_sr={sr}: use fewer bins")
+    # early downsampling (librosa.core.constantq.__early_downsample_count)
+    count1 = max(0, int(np.ceil(np.log2(nyquist / cutoff)) - 1) - 1)
+    twos, h = 0, hop
+    while h > 0 and h % 2 == 0:
+        twos, h = twos + 1, h // 2
+    count2 = max(0, twos - n_octaves + 1)
+    early = 2 ** min(count1, count2)
+    sr_eff, hop_eff = sr / early, hop // early
+
+    octaves, octave_bins = [], []
+    my_sr, my_hop = sr_eff, hop_eff
+    for i in range(n_octaves):
+        sl = slice(-n_filters, None) if i == 0 else slice(-n_filters * (i + 1), -n_filters * i)
+        f_oct, a_oct = freqs[sl], alpha[sl]
+        basis, lengths = librosa.filters.wavelet(freqs=f_oct, sr=my_sr, filter_scale=1, norm=1,
+                                                 pad_fft=True, window="hann", gamma=0, alpha=a_oct)
+        nfft = basis.shape[1]
+        basis = basis * (lengths[:, np.newaxis] / float(nfft))
+        fft_basis = np.fft.fft(basis, n=nfft, axis=1)[:, : nfft // 2 + 1]
+        fft_basis = librosa.util.sparsify_rows(fft_basis, quantile=_CQT_SPARSITY,
+                                               dtype=np.complex64).toarray()
+        fft_basis *= np.sqrt(sr_eff / my_sr)
+        octaves.append(CqtOctave(nfft, np.ascontiguousarray(fft_basis.T.astype(np.complex64))))
+        octave_bins.append(len(f_oct))
+        if my_hop % 2 == 0:
+            my_hop //= 2
+            my_sr /= 2.0
+    lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=sr_eff, window="hann",
+                                                 filter_scale=1, gamma=0, alpha=alpha)
+    scale = (1.0 / np.sqrt(lengths)).astype(np.float32)
+    return SpectrogramPlan("cqt", sr, hop, n_fft, n_bins, log, cqt_early_factor=early,
+                           cqt_octaves=tuple(octaves), cqt_octave_bins=tuple(octave_bins),
+                           cqt_scale=scale)
+
+
+# ---------------------------------------------------------------------------- computation
+def _stft(y, n_fft, hop, window=None):
+    """Complex STFT frames ``(1 + len(y) // hop, n_fft // 2 + 1)``, centred with zero padding."""
+    pad = n_fft // 2
+    yp = np.pad(y, (pad, pad))
+    count = 1 + (yp.size - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(yp, shape=(count, n_fft),
+                                             strides=(hop * yp.itemsize, yp.itemsize),
+                                             writeable=False)
+    if window is not None:
+        frames = frames * window
+    return scipy.fft.rfft(frames, axis=-1)
+
+
+def _power(spec):
+    """|spec|**2 in float32 without the square root of np.abs."""
+    return np.square(spec.real) + np.square(spec.imag)
+
+
+def _halve(y):
+    """librosa.resample(y, orig_sr=2, target_sr=1, res_type='soxr_hq', scale=True)."""
+    n = int(np.ceil(y.shape[-1] * 0.5))
+    out = soxr.resample(y, 2, 1, quality=_CQT_RES_QUALITY)
+    if out.shape[-1] != n:
+        out = out[:n] if out.shape[-1] > n else np.pad(out, (0, n - out.shape[-1]))
+    out = out * np.float32(np.sqrt(2.0))
+    return out.astype(np.float32, copy=False)
+
+
+def _decimate(y, factor):
+    n = int(np.ceil(y.shape[-1] / factor))
+    out = soxr.resample(y, factor, 1, quality=_CQT_RES_QUALITY)
+    if out.shape[-1] != n:
+        out = out[:n] if out.shape[-1] > n else np.pad(out, (0, n - out.shape[-1]))
+    return (out * np.float32(np.sqrt(factor))).astype(np.float32, copy=False)
+
+
+def _cqt_power(y, plan):
+    if plan.cqt_early_factor > 1:
+        if y.size < plan.cqt_early_factor:
+            raise AudioError(f"audio of {y.size} samples is too short for this CQT")
+        y = _decimate(y, plan.cqt_early_factor)
+    hop = plan.hop // plan.cqt_early_factor
+    responses = []
+    for i, octave in enumerate(plan.cqt_octaves):
+        responses.append(_stft(y, octave.n_fft, hop) @ octave.kernel)
+        if i + 1 < len(plan.cqt_octaves) and hop % 2 == 0:
+            hop //= 2
+            y = _halve(y)
+    count = min(r.shape[0] for r in responses)
+    out = np.empty((count, plan.n_bins), dtype=np.float32)
+    end = plan.n_bins
+    for resp, k in zip(responses, plan.cqt_octave_bins):
+        take = min(k, end)
+        out[:, end - take:end] = _power(resp[:count, k - take:])
+        end -= take
+    out *= np.square(plan.cqt_scale)  # |V / sqrt(L)|**2
+    return out
+
+
+def compute(y, plan):
+    """The spectrogram of mono float32 audio ``y`` (already at ``plan.sr``) under ``plan``."""
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError(f"expected mono audio (1-D), got shape {y.shape}")
+    if y.size == 0:
+        raise AudioError("no audio samples")
+    if plan.kind == "cqt":
+        spec = _cqt_power(y, plan)
+    else:
+        spec = _power(_stft(y, plan.n_fft, plan.hop, plan.window))
+        if plan.kind == "mel":
+            spec = spec @ plan.mel_t
+    spec = np.ascontiguousarray(spec, dtype=np.float32)
+    if plan.log:
+        np.maximum(spec, np.float32(AMIN), out=spec)
+        np.log10(spec, out=spec)
+        spec *= np.float32(10.0)
+    return spec
+
+
+def spectrogram(y, entry):
+    """``(frames, bins)`` float32 spectrogram of mono audio ``y`` sampled at ``entry.resample_sr``."""
+    return compute(y, get_plan(entry))
+
+
+def spectrogram_from_file(path, entry):
+    """Decode ``path`` at ``entry.resample_sr`` and return its spectrogram (AudioError if it cannot)."""
+    from .decode import load_audio
+    return spectrogram(load_audio(path, entry.resample_sr), entry)

@@ -1,0 +1,194 @@
+"""The ``tartarus`` command line: a thin layer that parses arguments and calls library functions.
+
+The root scripts (``run_experiments.py``, ``predict.py``) and ``audio_processing/*.py`` call ``main``
+with their subcommand, so the seed's commands work as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
+
+from .errors import TartarusError  # noqa: E402
+from .layout import SETS, DataLayout  # noqa: E402
+
+
+def _common():
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--data-dir", default=None,
+                   help="data root (default: $TARTARUS_DATA or ./data)")
+    p.add_argument("--experiments", default=None,
+                   help="folder of experiment TOML files (default: $TARTARUS_EXPERIMENTS or ./experiments)")
+    return p
+
+
+def _registry(args):
+    from .config import Registry
+    return Registry(args.experiments)
+
+
+def _layout(args):
+    return DataLayout(args.data_dir)
+
+
+# ------------------------------------------------------------------------------- commands
+def cmd_list(args):
+    reg = _registry(args)
+    print("experiments:")
+    for name in reg.experiment_names():
+        print(f"  {name:<24} {reg.description(name)}")
+    print("datasets:")
+    for name in reg.dataset_names():
+        print(f"  {name:<24} {reg.description(name)}")
+
+
+def cmd_show(args):
+    reg = _registry(args)
+    if args.name in reg.dataset_names():
+        entry = reg.dataset(args.name).to_dict()
+    else:
+        entry = reg.experiment(args.name, args.set).to_dict()
+    print(f"# {args.name}  (from {reg.source(args.name)})")
+    print(json.dumps(entry, indent=2))
+
+
+def cmd_run(args):
+    from .train import run
+    layout = _layout(args)
+    experiment = None if args.resume else _registry(args).experiment(args.name, args.set)
+    if args.resume and args.name and args.name != "-":
+        print(f"resuming {args.resume} (its saved config is used; {args.name!r} is ignored)")
+    result = run(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval)
+    print(f"{result.model_id}: done after {result.epochs} epoch(s); model in {layout.model_dir(result.model_id)}")
+
+
+def cmd_predict(args):
+    from .predict import predict
+    layout = _layout(args)
+    sets = args.sets or ["test"]
+    for set_, out, index, result in predict(layout, args.model, sets, args.layer, args.aggregation):
+        print(f"{args.model} {set_}: {result.values.shape[0]} items x {result.values.shape[1]} -> {out} (+ {index.name})")
+        if result.missing_items:
+            print(f"  {len(result.missing_items)} item(s) without patches left out: "
+                  + ", ".join(result.missing_items[:10]))
+
+
+def cmd_evaluate(args):
+    from .evaluate import evaluate_model
+    evaluate_model(_layout(args), args.model, args.sets or ["test"], verbose=1)
+
+
+def cmd_spectrograms(args):
+    from .audio.runner import compute_spectrograms
+    entry = _registry(args).dataset(args.dataset)
+    report = compute_spectrograms(_layout(args), entry, n_jobs=args.jobs, overwrite=args.overwrite)
+    print(report.summary())
+
+
+def cmd_patches(args):
+    from .audio.patches import create_patches
+    entry = _registry(args).dataset(args.dataset)
+    paths = create_patches(_layout(args), entry, sets=args.sets or SETS, npatches=args.npatches,
+                           window=args.window, mode=args.mode, seed=args.seed)
+    for set_, path in paths.items():
+        print(f"{set_}: {path}")
+
+
+def cmd_dummy_data(args):
+    from .datasets.dummy import generate_dummy
+    report = generate_dummy(_layout(args).root, seed=args.seed, n_items=args.items, overwrite=args.overwrite)
+    print(report.summary())
+
+
+def cmd_models(args):
+    from .store import trained_models
+    rows = trained_models(_layout(args))
+    if not rows:
+        print(f"no trained models in {_layout(args).trained_models()}")
+    for row in rows:
+        print("\t".join(row.values()))
+
+
+# ----------------------------------------------------------------------------------- parser
+def build_parser():
+    common = _common()
+    parser = argparse.ArgumentParser(prog="tartarus", parents=[common],
+                                     description="Deep-learning experiments on music audio, text and their combination.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_):
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    add("list", cmd_list, "list the named experiments and datasets")
+    p = add("show", cmd_show, "print an experiment or dataset entry, resolved and validated")
+    p.add_argument("name")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a value (parsed as a literal, never run as code)")
+
+    p = add("run", cmd_run, "train an experiment, then predict and evaluate it")
+    p.add_argument("name", help="experiment name (or '-' with --resume)")
+    p.add_argument("suffixes", nargs="*", metavar="META_SUFFIX",
+                   help="train_data input suffixes, e.g. model_1-pred_9 (the seed's meta-suffix arguments)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a value, e.g. --set training.n_epochs=3")
+    p.add_argument("--resume", metavar="MODEL_ID", help="continue an interrupted model from its last epoch")
+    p.add_argument("--no-eval", action="store_true", help="skip prediction and evaluation after training")
+
+    p = add("predict", cmd_predict, "write a model's outputs or a layer's embeddings per item")
+    p.add_argument("model", help="model id, e.g. model_1")
+    p.add_argument("-p", "--patches", action="store_true",
+                   help="predict from the patches files (the seed's flag; the default for audio models)")
+    p.add_argument("-l", "--layer", help="layer index (the seed's numbering) or name; embeddings go to train_data/")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
+    p.add_argument("--aggregation", choices=("mean", "max", "median"),
+                   help="how patches combine into one row per item (default: the experiment's, mean)")
+
+    p = add("evaluate", cmd_evaluate, "evaluate a trained model and write results/")
+    p.add_argument("model")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
+
+    p = add("spectrograms", cmd_spectrograms, "decode a dataset's audio into spectrograms (resumable)")
+    p.add_argument("dataset")
+    p.add_argument("-j", "--jobs", type=int, help="worker processes (default: the dataset entry's num_process)")
+    p.add_argument("--overwrite", action="store_true", help="recompute everything, also with changed parameters")
+
+    p = add("patches", cmd_patches, "cut spectrograms into patches per split (HDF5)")
+    p.add_argument("dataset")
+    p.add_argument("--npatches", type=int, help="patches per item (default: the dataset entry's)")
+    p.add_argument("--window", type=float, help="patch length in seconds (default: the dataset entry's)")
+    p.add_argument("--mode", choices=("random", "even"), help="random crops or evenly spaced")
+    p.add_argument("--seed", type=int, help="seed of the random crops")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
+
+    p = add("dummy-data", cmd_dummy_data, "generate the embedded dummy dataset (DUMMY) under the data root")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--items", type=int, default=60)
+    p.add_argument("--overwrite", action="store_true")
+
+    add("models", cmd_models, "list the trained models (models/trained_models.tsv)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except TartarusError as exc:
+        print(f"tartarus: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tartarus: interrupted (finished outputs are kept; rerun to resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

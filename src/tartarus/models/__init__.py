@@ -1,0 +1,84 @@
+"""Model builders, one per architecture family, and the table ``architecture id -> builder``.
+
+Every builder takes ``(cnn, input_shape, n_out, **extra)`` and returns a ``keras.Model`` built from
+``keras.layers`` and ``keras.ops`` only, so it runs on TensorFlow, JAX and PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from ..errors import ConfigError
+from .audio_cnn import build_audio_cnn
+from .layers import L2Normalize, Standardize
+
+
+@dataclass(frozen=True)
+class Architecture:
+    id: str
+    name: str
+    input_kind: str  # "patches", "vectors", "sequences", "several"
+    builder: Callable
+
+
+ARCHITECTURES = {
+    "1": Architecture("1", "audio CNN (seed)", "patches", build_audio_cnn),
+}
+
+
+def get_architecture(arch_id):
+    arch_id = str(arch_id)
+    if arch_id not in ARCHITECTURES:
+        raise ConfigError(f"cnn.architecture: unknown id {arch_id!r} (known: {', '.join(sorted(ARCHITECTURES))})")
+    return ARCHITECTURES[arch_id]
+
+
+def build_model(cnn, input_shape, n_out, **extra):
+    """Build the model of ``cnn.architecture``."""
+    return get_architecture(cnn.architecture).builder(cnn, input_shape, n_out, **extra)
+
+
+SKIPPED_FOR_INDEX = (keras.layers.InputLayer, Standardize)
+
+
+def indexable_layers(model):
+    """The layers that ``-l INDEX`` counts: all but inputs and input scaling (the seed's numbering)."""
+    return [layer for layer in model.layers if not isinstance(layer, SKIPPED_FOR_INDEX)]
+
+
+def resolve_layer(model, layer):
+    """A layer by index (int or digit string, negative allowed) or by name."""
+    candidates = indexable_layers(model)
+    text = str(layer)
+    if text.lstrip("-").isdigit():
+        i = int(text)
+        if not -len(candidates) <= i < len(candidates):
+            raise ConfigError(f"layer index {i} out of range: {model.name} has layers 0..{len(candidates) - 1} "
+                              f"({describe_layers(model)})")
+        return candidates[i]
+    for candidate in candidates:
+        if candidate.name == text:
+            return candidate
+    raise ConfigError(f"no layer named {text!r} in {model.name} ({describe_layers(model)})")
+
+
+def describe_layers(model):
+    return ", ".join(f"{i}:{layer.name}" for i, layer in enumerate(indexable_layers(model)))
+
+
+def layer_model(model, layer):
+    """A model from the inputs of ``model`` to the output of ``layer`` (index or name)."""
+    target = resolve_layer(model, layer)
+    return keras.Model(model.inputs, target.output, name=f"{model.name}_to_{target.name}")
+
+
+def load_model(path):
+    """Load a saved ``.keras`` model in safe mode (no arbitrary code)."""
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+__all__ = ["ARCHITECTURES", "Architecture", "build_model", "get_architecture", "indexable_layers",
+           "resolve_layer", "layer_model", "load_model", "describe_layers", "L2Normalize", "Standardize"]

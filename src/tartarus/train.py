@@ -1,0 +1,241 @@
+"""Training an experiment: resolve inputs, build, fit with checkpoints, save, predict, evaluate.
+
+``run(experiment, suffixes, layout)`` is the whole of ``tartarus run NAME``; ``resume`` continues an
+interrupted model from its last epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from .config import Experiment, experiment_from_dict
+from .errors import ConfigError, DataMismatch, MissingInput
+from .fileio import atomic_path, load_npy, read_json, read_lines, write_json
+from .inputs import PatchDataset, feature_stats, patch_shape, require_patches
+from .layout import DataLayout
+from .models import build_model, get_architecture
+from .store import allocate_model_id, make_manifest, record_trained
+
+LOSSES = {
+    "categorical_crossentropy": lambda: keras.losses.CategoricalCrossentropy(),
+    "binary_crossentropy": lambda: keras.losses.BinaryCrossentropy(),
+    "cosine": lambda: keras.losses.CosineSimilarity(axis=-1),
+    "mse": lambda: keras.losses.MeanSquaredError(),
+}
+
+
+def make_optimizer(training):
+    """Adam or SGD with the configured learning rate; ``decay`` is the seed's per-step inverse-time decay."""
+    lr = training.learning_rate
+    if training.decay:
+        lr = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=training.decay)
+    if training.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=training.momentum, nesterov=training.nesterov)
+    return keras.optimizers.Adam(lr)
+
+
+def compile_model(model, experiment):
+    metrics = ["accuracy"] if experiment.dataset.evaluation == "multiclass" else []
+    if experiment.dataset.evaluation in ("multilabel", "binary") and experiment.training.loss_func == "binary_crossentropy":
+        metrics = [keras.metrics.BinaryAccuracy(name="accuracy")]
+    model.compile(optimizer=make_optimizer(experiment.training), loss=LOSSES[experiment.training.loss_func](),
+                  metrics=metrics)
+
+
+# ------------------------------------------------------------------------------------ inputs
+@dataclass
+class SplitData:
+    set: str
+    item_ids: list
+    y: np.ndarray
+    patches: object  # Path of the HDF5 patches file
+    index_path: object
+
+
+def load_targets(layout, experiment, set_):
+    """Item ids and target rows of one split, checked against each other."""
+    ds = experiment.dataset
+    index_path = layout.items_index(set_, ds.dataset)
+    item_ids = read_lines(index_path, "the dataset's splits: tartarus dummy-data for DUMMY, "
+                                      "else the dataset's own files (see data/README.md)")
+    y_path = layout.y(set_, ds.fact, ds.dim, ds.dataset)
+    y = load_npy(y_path, f"the dataset's {ds.fact} targets (tartarus dummy-data for DUMMY)")
+    y = y.reshape(len(y), -1).astype(np.float32) if y.ndim else y
+    if y.shape[0] != len(item_ids):
+        raise DataMismatch(f"{y_path} has {y.shape[0]} rows but {index_path} lists {len(item_ids)} items")
+    if y.shape[1] != ds.dim:
+        raise DataMismatch(f"{y_path} has {y.shape[1]} columns but dataset.dim is {ds.dim}")
+    if not np.isfinite(y).all():
+        raise DataMismatch(f"{y_path} contains NaN or infinite values")
+    if experiment.training.normalize_y:
+        y = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    return item_ids, y, index_path
+
+
+def load_split(layout, experiment, set_):
+    ds = experiment.dataset
+    arch = get_architecture(experiment.cnn.architecture)
+    if arch.input_kind != "patches":
+        raise ConfigError(f"experiment {experiment.name!r}: architecture {arch.id} reads {arch.input_kind}, "
+                          "which this version cannot feed yet")
+    item_ids, y, index_path = load_targets(layout, experiment, set_)
+    patches = require_patches(layout, set_, ds.dataset, ds.npatches, ds.window)
+    return SplitData(set_, item_ids, y, patches, index_path)
+
+
+def make_dataset(split, experiment, shuffle, seed):
+    return PatchDataset(split.patches, split.y, split.item_ids, batch_size=experiment.training.n_minibatch,
+                        shuffle=shuffle, seed=seed, index_path=split.index_path)
+
+
+# ------------------------------------------------------------------------- checkpoint + stop
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch: keep the best weights, save a resumable checkpoint, stop early if due.
+
+    Early stopping lives here (not in keras.callbacks.EarlyStopping) so that its state (best value,
+    epochs without improvement) is saved with the checkpoint and survives a resume.
+    """
+
+    def __init__(self, layout, model_id, monitor, patience, early_stopping, state=None):
+        super().__init__()
+        self.layout, self.model_id = layout, model_id
+        self.monitor, self.patience, self.early_stopping = monitor, patience, early_stopping
+        state = state or {}
+        self.best = state.get("best", math.inf)
+        self.wait = state.get("wait", 0)
+        self.history = state.get("history", {})
+        self.epochs_done = state.get("epoch", 0)
+
+    @property
+    def best_weights_path(self):
+        return self.layout.model_dir(self.model_id) / "best.weights.h5"
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        current = logs.get(self.monitor, logs.get("loss"))
+        if current is not None and current < self.best:
+            self.best, self.wait = current, 0
+            with atomic_path(self.best_weights_path, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+        else:
+            self.wait += 1
+        stop = self.early_stopping and self.wait >= self.patience
+        self.epochs_done = epoch + 1
+        with atomic_path(self.layout.checkpoint(self.model_id), suffix=".keras") as tmp:
+            self.model.save(tmp)
+        write_json(self.layout.training_state(self.model_id),
+                   {"epoch": self.epochs_done, "best": self.best, "wait": self.wait, "stopped": stop,
+                    "monitor": self.monitor, "history": self.history})
+        if stop:
+            self.model.stop_training = True
+
+    def restore_best(self):
+        if self.best_weights_path.exists():
+            self.model.load_weights(self.best_weights_path)
+
+
+# ----------------------------------------------------------------------------------- results
+@dataclass
+class TrainResult:
+    model_id: str
+    experiment: Experiment
+    epochs: int
+    history: dict
+    best: float
+    results: dict = field(default_factory=dict)
+
+
+def plot_history(history, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, values in history.items():
+        if key.endswith("loss"):
+            ax.plot(range(1, len(values) + 1), values, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=True, eval_sets=("test",)):
+    """Train ``experiment`` (or continue model ``resume``), save it, then predict and evaluate."""
+    layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
+    state = None
+    if resume:
+        state_path = layout.training_state(resume)
+        if not layout.checkpoint(resume).exists() or not state_path.exists():
+            raise MissingInput(layout.checkpoint(resume), "nothing to resume: this model has no epoch checkpoint",
+                               what=f"checkpoint of {resume}")
+        saved = read_json(layout.model_config(resume))
+        experiment = experiment_from_dict(saved["experiment"]["name"], saved["experiment"])
+        suffixes = tuple(saved.get("suffixes", ()))
+        state = read_json(state_path)
+    training = experiment.training
+    keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
+
+    train = load_split(layout, experiment, "train")
+    val = None
+    if training.val_from_file:
+        val = load_split(layout, experiment, "val")
+
+    if resume:
+        model_id = resume
+        # compile=True restores the loss, metrics and the optimizer's saved state with the weights
+        model = keras.saving.load_model(layout.checkpoint(model_id), safe_mode=True, compile=True)
+    else:
+        model_id = allocate_model_id(layout)
+        input_shape = patch_shape(train.patches)
+        stats = feature_stats(train.patches)
+        model = build_model(experiment.cnn, input_shape, experiment.dataset.dim, input_stats=stats)
+        compile_model(model, experiment)
+        write_json(layout.model_config(model_id),
+                   {"model_id": model_id, "experiment": experiment.to_dict(), "suffixes": list(suffixes),
+                    "input_shape": list(input_shape), "input_stats": list(stats),
+                    "backend": keras.backend.backend()})
+        inputs = [train.patches, train.index_path, layout.y("train", experiment.dataset.fact, experiment.dataset.dim,
+                                                             experiment.dataset.dataset)]
+        if val is not None:
+            inputs += [val.patches, val.index_path]
+        write_json(layout.manifest(model_id),
+                   make_manifest(experiment.name, inputs, training.random_seed, keras.backend.backend()))
+    if verbose:
+        print(f"{model_id}: training {experiment.name} on {experiment.dataset.dataset} "
+              f"({len(train.item_ids)} train items, backend {keras.backend.backend()})", flush=True)
+
+    monitor = "val_loss" if val is not None else "loss"
+    checkpoint = EpochCheckpoint(layout, model_id, monitor, training.patience, training.early_stopping, state)
+    if not (state and state.get("stopped")) and checkpoint.epochs_done < training.n_epochs:
+        seed = training.random_seed + checkpoint.epochs_done
+        model.fit(make_dataset(train, experiment, shuffle=True, seed=seed),
+                  validation_data=make_dataset(val, experiment, shuffle=False, seed=0) if val else None,
+                  epochs=training.n_epochs, initial_epoch=checkpoint.epochs_done,
+                  callbacks=[checkpoint], verbose=2 if verbose else 0)
+    checkpoint.set_model(model)
+    checkpoint.restore_best()
+    with atomic_path(layout.model_file(model_id), suffix=".keras") as tmp:
+        model.save(tmp)
+    write_json(layout.history(model_id), checkpoint.history)
+    plot_history(checkpoint.history, layout.training_curve(model_id), f"{model_id} ({experiment.name})")
+    record_trained(layout, model_id, experiment.name, experiment.dataset.dataset, suffixes,
+                   checkpoint.epochs_done, None if math.isinf(checkpoint.best) else checkpoint.best)
+    result = TrainResult(model_id, experiment, checkpoint.epochs_done, checkpoint.history,
+                         checkpoint.best)
+    if evaluate:
+        from .evaluate import evaluate_model
+        result.results = evaluate_model(layout, model_id, eval_sets, verbose=verbose)
+    return result

@@ -1,0 +1,134 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tartarus.config import Registry
+from tartarus.errors import ConfigError, DataMismatch, MissingInput
+from tartarus.fileio import load_npy, read_lines
+from tartarus.models import indexable_layers, load_model, resolve_layer
+from tartarus.predict import aggregate_by_item, predict
+from tartarus.train import run
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a run killed after a given epoch."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.after:
+            raise KeyboardInterrupt
+
+
+def test_train_predict_and_model_folder(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=6"])
+    result = run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    lay, mid = tiny_layout, result.model_id
+    assert mid == "model_1"
+    for path in (lay.model_file(mid), lay.model_config(mid), lay.history(mid), lay.manifest(mid),
+                 lay.training_curve(mid), lay.trained_models()):
+        assert path.exists(), path
+    manifest = json.loads(lay.manifest(mid).read_text())
+    assert manifest["seed"] == exp.training.random_seed and "keras" in manifest["versions"]
+    assert {"bytes", "sha256"} <= set(manifest["inputs"][0])
+    history = json.loads(lay.history(mid).read_text())
+    assert len(history["loss"]) == result.epochs == 6
+    assert history["loss"][-1] < history["loss"][0]
+
+    # layer 9 of architecture 1 with two blocks is the pre-softmax dense layer
+    model = load_model(lay.model_file(mid))
+    assert resolve_layer(model, 9).name == "logits"
+    assert resolve_layer(model, "flat") is indexable_layers(model)[8]
+    written = predict(lay, mid, ["train", "test"], layer=9)
+    x = load_npy(lay.x("test", "model_1-pred_9", "TINY"))
+    ids = read_lines(lay.items_index("test", "TINY", "model_1-pred_9"))
+    assert x.shape == (3, 3) and ids == read_lines(lay.items_index("test", "TINY"))
+    assert written[0][3].values.shape == (12, 3)
+    # the outputs are the softmax of the mean logits' patches... per patch: check against keras directly
+    out = predict(lay, mid, ["test"])[0]
+    probs = load_npy(lay.prediction(mid, "test"))
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert read_lines(lay.prediction_index(mid, "test")) == ids
+    assert out[3].missing_items == []
+
+
+def test_training_is_reproducible(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=2"])
+    a = run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    b = run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    assert a.model_id != b.model_id
+    assert np.allclose(a.history["loss"], b.history["loss"], rtol=1e-4)
+
+
+def test_resume_continues_an_interrupted_run(tiny_layout, experiments_dir, monkeypatch):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=5"])
+    import tartarus.train as train_mod
+    original = train_mod.EpochCheckpoint
+
+    class Killed(original):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch + 1 == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "EpochCheckpoint", Killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    lay = tiny_layout
+    assert not lay.model_file("model_1").exists()  # no final model from a killed run
+    state = json.loads(lay.training_state("model_1").read_text())
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+
+    monkeypatch.setattr(train_mod, "EpochCheckpoint", original)
+    result = run(None, (), lay, resume="model_1", verbose=0, evaluate=False)
+    assert result.model_id == "model_1" and result.epochs == 5
+    assert len(result.history["loss"]) == 5
+    assert result.history["loss"][:2] == state["history"]["loss"]
+    assert lay.model_file("model_1").exists()
+
+
+def test_early_stopping_restores_best(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=30", "training.patience=1",
+                                                        "training.learning_rate=0.5"])
+    result = run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    val = result.history["val_loss"]
+    assert result.epochs < 30
+    assert result.best == pytest.approx(min(val))
+
+
+def test_missing_patches_name_path_and_command(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["dataset.window=3"])
+    with pytest.raises(MissingInput) as exc:
+        run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    msg = str(exc.value)
+    assert "patches_train_TINY_2x3.hdf5" in msg and "tartarus patches TINY --npatches 2 --window 3" in msg
+
+
+def test_targets_must_match_items_index(tiny_layout, experiments_dir):
+    y = np.load(tiny_layout.y("train", "class", 3, "TINY"))
+    np.save(tiny_layout.y("train", "class", 3, "TINY"), y[:-1])
+    exp = Registry(experiments_dir).experiment("tiny")
+    with pytest.raises(DataMismatch, match=r"y_train_class_3_TINY.npy has 11 rows but .*items_index_train_TINY.tsv lists 12"):
+        run(exp, (), tiny_layout, verbose=0, evaluate=False)
+
+
+def test_bad_layer_is_a_clear_error(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=1"])
+    mid = run(exp, (), tiny_layout, verbose=0, evaluate=False).model_id
+    with pytest.raises(ConfigError, match=r"layer index 42 out of range.*9:logits"):
+        predict(tiny_layout, mid, ["test"], layer=42)
+    with pytest.raises(ConfigError, match="no layer named 'nope'"):
+        predict(tiny_layout, mid, ["test"], layer="nope")
+
+
+def test_aggregation_by_item():
+    values = np.array([[1.0], [3.0], [10.0], [2.0], [5.0]])
+    rows = np.array([2, 0, 2, 0, 2])  # item 1 has no patch
+    present, mean = aggregate_by_item(values, rows, 3, "mean")
+    assert present.tolist() == [0, 2] and np.allclose(mean[:, 0], [2.5, 16 / 3])
+    assert aggregate_by_item(values, rows, 3, "max")[1][:, 0].tolist() == [3.0, 10.0]
+    assert aggregate_by_item(values, rows, 3, "median")[1][:, 0].tolist() == [2.5, 5.0]

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: install run test dummy-data bench clean-data
+.PHONY: install run test dummy-data bench clean-data backends
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,9 @@ bench: install
 clean-data:
 	rm -rf $(DATA)/index $(DATA)/audio $(DATA)/text $(DATA)/splits $(DATA)/spectrograms $(DATA)/patches \
 	       $(DATA)/train_data $(DATA)/models $(DATA)/predictions $(DATA)/results
+
+# optional: the other Keras backends, so that tests/test_backends.py runs them too
+# (torch 2.13.0 is a CPU wheel already on these machines; never the registry's CUDA build)
+backends: install
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q "jax[cpu]>=0.4.30"

@@ -72,7 +72,8 @@ def describe_layers(model):
 def layer_model(model, layer):
     """A model from the inputs of ``model`` to the output of ``layer`` (index or name)."""
     target = resolve_layer(model, layer)
-    return keras.Model(model.inputs, target.output, name=f"{model.name}_to_{target.name}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # keep the input structure
+    return keras.Model(inputs, target.output, name=f"{model.name}_to_{target.name}")
 
 
 def load_model(path):

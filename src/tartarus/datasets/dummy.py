@@ -12,12 +12,14 @@ dummy family read, in the layout of a real data root (see ``tartarus.layout``):
 * interactions: users who mostly listen to one or two preferred genres, with play counts.
 
 The evidence is deliberately partly complementary: about one item in five has *weak audio*
-(some or all of its audio aspects borrowed from a decoy genre, and more background noise) and
-strong text, while some strong-audio items have weak text. These hidden per-item strengths are
+(two or all three of its audio aspects borrowed from a decoy genre) and strong text, while some
+strong-audio items have weak text. These hidden per-item strengths are
 not written to any file; ``plan_dummy(seed, n_items)`` recomputes them from the seed, so tests
 and later experiments can check that fusing modalities helps where one of them is weak.
 
-Generation is vectorised numpy and takes a few seconds for the default 60 clips of 20 s.
+Generation is vectorised numpy and takes a few seconds for the default 60 clips of 20 s. The same
+arguments give byte-identical files on one machine; numpy's vectorised float32 math may round a
+few samples differently on another CPU, so compare audio across machines by content, not bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from .. import fileio
-from ..errors import DataMismatch
+from ..errors import ConfigError, DataMismatch
 from ..layout import SETS, DataLayout
 
 DATASET = "DUMMY"
@@ -119,8 +121,8 @@ def plan_dummy(seed=0, n_items=60):
     seed = _check_seed(seed)
     n_classes = len(CLASSES)
     if not isinstance(n_items, (int, np.integer)) or n_items < 5 * n_classes:
-        raise ValueError(f"n_items must be an integer >= {5 * n_classes} "
-                         f"(5 per class, so that every split has each class), got {n_items!r}")
+        raise ConfigError(f"n_items must be an integer >= {5 * n_classes} "
+                          f"(5 per class, so that every split has each class), got {n_items!r}")
     n_items = int(n_items)
     rng = _rng(seed, _PLAN)
     width = max(3, len(str(n_items)))
@@ -150,11 +152,12 @@ def plan_dummy(seed=0, n_items=60):
     text_strength = np.where(weak, rng.uniform(0.7, 1.0, n_items),
                              np.where(weak_text, rng.uniform(0.1, 0.4, n_items),
                                       rng.uniform(0.55, 1.0, n_items)))
-    # a weak-audio item borrows each aspect from its decoy class with probability 1 - strength
-    aspects = []
-    for _ in range(3):
-        flip = weak & (rng.random(n_items) > audio_strength)
-        aspects.append(np.where(flip, decoy, classes))
+    # a weak-audio item borrows two of its three audio aspects (rhythm, timbre, pitch; which ones
+    # at random) from its decoy class, all three when its strength is below 0.3
+    n_flip = np.where(weak, np.where(audio_strength < 0.3, 3, 2), 0)
+    rank = np.argsort(np.argsort(rng.random((n_items, 3)), axis=1), axis=1)
+    flip = rank < n_flip[:, None]
+    aspects = [np.where(flip[:, j], decoy, classes) for j in range(3)]
     return DummyPlan(seed=seed, ids=ids, classes=classes, split=split, decoy=decoy,
                      audio_strength=audio_strength, text_strength=text_strength,
                      rhythm=aspects[0], timbre=aspects[1], pitch=aspects[2])
@@ -162,7 +165,7 @@ def plan_dummy(seed=0, n_items=60):
 
 def _check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
@@ -302,10 +305,6 @@ def synth_clip(rng, rhythm, timbre, pitch, noise_level, seconds=20.0, sr=22050):
     return signal
 
 
-def _noise_level(audio_strength):
-    return 0.05 + 0.4 * (1.0 - audio_strength)
-
-
 # ----------------------------------------------------------------------------------- text
 def make_text(rng, cls, decoy, strength):
     """A few sentences whose topical words come from ``cls`` (or, when weak, also ``decoy``)."""
@@ -425,9 +424,9 @@ def generate_dummy(root, seed=0, n_items=60, n_users=200, clip_seconds=20.0, sr=
         return _existing_report(layout)
     seed = _check_seed(seed)
     if n_users < 1:
-        raise ValueError(f"n_users must be >= 1, got {n_users!r}")
+        raise ConfigError(f"n_users must be >= 1, got {n_users!r}")
     if clip_seconds <= 0 or sr <= 0:
-        raise ValueError(f"clip_seconds and sr must be positive, got {clip_seconds!r}, {sr!r}")
+        raise ConfigError(f"clip_seconds and sr must be positive, got {clip_seconds!r}, {sr!r}")
     start = time.perf_counter()
     plan = plan_dummy(seed, n_items)
     files = []
@@ -436,8 +435,11 @@ def generate_dummy(root, seed=0, n_items=60, n_users=200, clip_seconds=20.0, sr=
     all_tags = set()
     for i, item in enumerate(plan.ids):
         c, d = int(plan.classes[i]), int(plan.decoy[i])
-        clip = synth_clip(_rng(seed, _AUDIO, i), int(plan.rhythm[i]), int(plan.timbre[i]), int(plan.pitch[i]),
-                          _noise_level(plan.audio_strength[i]), clip_seconds, sr)
+        rng = _rng(seed, _AUDIO, i)
+        # the noise level is independent of the hidden audio strength, so weakness is not audible
+        noise_level = rng.uniform(0.05, 0.3)
+        clip = synth_clip(rng, int(plan.rhythm[i]), int(plan.timbre[i]), int(plan.pitch[i]), noise_level,
+                          clip_seconds, sr)
         audio_name = f"{item}.wav"
         path = layout.audio_dir / audio_name
         with fileio.atomic_path(path) as tmp:

@@ -1,0 +1,390 @@
+"""Evaluation: the metrics for an experiment's evaluation kind, and where the results go.
+
+``evaluate_scores`` turns ground truth and predicted scores into a JSON-ready dict;
+``write_results`` stores it (``results/{model}_{set}.json``, a confusion-matrix PNG and one row of
+``results/results.tsv``); ``format_results`` renders it for the terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+
+import numpy as np
+
+from . import fileio
+from . import metrics as M
+from .errors import ConfigError, DataMismatch
+
+EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
+RESULTS_COLUMNS = ("model", "experiment", "set", "evaluation", "n_items", "accuracy", "macro_f1",
+                   "micro_f1", "roc_auc", "pr_auc", "map@k", "k", "timestamp")
+PRECISION_AT = (1, 3, 5)
+
+
+# ------------------------------------------------------------------------------- helpers
+def _num(x):
+    """A JSON-friendly float: NaN becomes None."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _check_finite(name, a):
+    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+        raise DataMismatch(f"{name}: expected numbers, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            kind = "NaN" if np.isnan(a).any() else "infinite"
+            raise DataMismatch(f"{name}: contains {int(bad.sum())} {kind} value(s) (first at index {where})")
+
+
+def _prepare(y_true, y_score, evaluation):
+    """Validated ``(truth, scores)``: truth (n,) labels for multiclass, else (n, c) bool; scores (n, c)."""
+    t = np.asarray(y_true)
+    s = np.asarray(y_score)
+    _check_finite("y_true", t)
+    _check_finite("y_score", s)
+    if s.ndim == 1 and evaluation == "binary":
+        s = s[:, None]
+    if s.ndim != 2:
+        raise DataMismatch(f"y_score has shape {s.shape}: expected (n_items, n_classes)")
+    n, c = s.shape
+    if n == 0:
+        raise DataMismatch("y_score has no rows: expected at least one item")
+    if evaluation == "multiclass":
+        if t.shape == (n, c):
+            positives = (t > 0).sum(axis=1)
+            bad = np.flatnonzero(positives != 1)
+            if len(bad):
+                raise DataMismatch(f"y_true row {int(bad[0])} has {int(positives[bad[0]])} positive classes "
+                                   f"({len(bad)} such rows): multiclass needs exactly one per item "
+                                   f"(use evaluation 'multilabel' for multi-hot targets)")
+            return np.argmax(t, axis=1), s
+        if t.shape == (n,):
+            if not np.all(np.equal(np.mod(t, 1), 0)) or t.min() < 0 or t.max() >= c:
+                raise DataMismatch(f"y_true labels must be integers in range({c}) to match y_score {s.shape}")
+            return t.astype(np.int64), s
+        raise DataMismatch(f"y_true has shape {t.shape} but y_score has shape {s.shape}: expected y_true "
+                           f"{(n, c)} (one-hot) or {(n,)} (labels)")
+    if t.ndim == 1 and c == 1:
+        t = t[:, None]
+    if t.shape != (n, c):
+        raise DataMismatch(f"y_true has shape {t.shape} but y_score has shape {s.shape}: expected y_true "
+                           f"{(n, c)} (0/1 indicators)")
+    return t > 0, s
+
+
+def _labels(labels, c):
+    if labels is None:
+        return [str(i) for i in range(c)]
+    labels = [str(x) for x in labels]
+    if len(labels) != c:
+        raise DataMismatch(f"{len(labels)} class labels given for {c} score columns: {labels[:5]}")
+    return labels
+
+
+# ------------------------------------------------------------------------------- evaluation
+def evaluate_scores(y_true, y_score, evaluation, labels=None, k=500, threshold=0.5):
+    """Metrics of predicted scores against the truth, as a JSON-ready dict.
+
+    y_score : (n, c) scores (softmax/sigmoid outputs, or any monotone scores).
+    y_true : (n, c) one-hot (multiclass) or multi-hot (multilabel, binary) 0/1 arrays such as the
+        seed's ``y_{set}_class_{dim}_{ds}.npy``; for multiclass also (n,) integer labels; for binary
+        with one column also (n,) 0/1 with (n,) scores.
+    evaluation :
+        ``multiclass`` - prediction = argmax (ties: lowest index); accuracy, macro/micro
+            precision/recall/F1, the confusion matrix, per-class and macro ROC-AUC and PR-AUC
+            (one-vs-rest), and MAP@k over the classes ranked per item (= mean reciprocal rank of
+            the true class when k >= c).
+        ``multilabel`` / ``binary`` - prediction = score >= ``threshold``; accuracy (exact match of
+            the whole row), macro/micro P/R/F1, per-class and macro ROC-AUC and PR-AUC over the
+            classes that have positives and negatives, MAP@k and P@{1,3,5} per item over the
+            classes (items without positives left out). With a single column (binary) there is
+            a 2x2 confusion matrix and no ranking metrics.
+        ``recommendation`` - not implemented yet.
+    labels : class names (c of them), default ``"0" .. "c-1"``.
+
+    Raises DataMismatch on shapes that do not line up (naming both) and on NaN or infinite values.
+    """
+    if evaluation not in EVALUATIONS:
+        raise ConfigError(f"evaluation must be one of {', '.join(EVALUATIONS)}, got {evaluation!r}")
+    if evaluation == "recommendation":
+        raise NotImplementedError("evaluation 'recommendation' (MAP@k over users' held-out items) "
+                                  "is not implemented yet")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k (evaluating.map_k) must be a positive integer, got {k!r}")
+    truth, scores = _prepare(y_true, y_score, evaluation)
+    n, c = scores.shape
+    names = _labels(labels, c)
+    res = {"evaluation": evaluation, "n_items": int(n), "n_classes": int(c), "labels": names}
+
+    if evaluation == "multiclass":
+        pred = np.argmax(scores, axis=1)
+        onehot = np.eye(c, dtype=bool)[truth]
+        res["accuracy"] = M.accuracy(truth, pred)
+        per = M.precision_recall_f1(truth, pred, None, n_classes=c)
+        for avg in ("macro", "micro"):
+            prf = M.precision_recall_f1(truth, pred, avg, n_classes=c)
+            res.update({f"{avg}_{m}": prf[m] for m in ("precision", "recall", "f1")})
+        res["confusion_matrix"] = M.confusion_matrix(truth, pred, c).tolist()
+        support = onehot.sum(axis=0)
+    else:
+        onehot = truth
+        pred = scores >= threshold
+        res["threshold"] = float(threshold)
+        res["accuracy"] = M.accuracy(truth, pred)
+        per = M.precision_recall_f1(truth, pred, None)
+        for avg in ("macro", "micro"):
+            prf = M.precision_recall_f1(truth, pred, avg)
+            res.update({f"{avg}_{m}": prf[m] for m in ("precision", "recall", "f1")})
+        support = truth.sum(axis=0)
+        if c == 1:
+            res["confusion_matrix"] = M.confusion_matrix(truth[:, 0].astype(int), pred[:, 0].astype(int), 2).tolist()
+            res["confusion_labels"] = [f"not {names[0]}", names[0]]
+        else:
+            res["confusion_matrix"] = None
+
+    auc = M.roc_auc(onehot, scores)
+    ap = M.pr_auc(onehot, scores)
+    res["roc_auc"] = _num(auc.macro)
+    res["pr_auc"] = _num(ap.macro)
+    res["auc_skipped"] = [names[j] for j in auc.skipped]
+
+    res["k"] = int(k)
+    if evaluation == "multiclass":
+        res["map_at_k"] = M.map_at_k(onehot, scores, k)
+    elif c > 1:
+        res["map_at_k"] = _num(M.map_at_k(truth, scores, k, skip_empty=True))
+        with_pos = truth.any(axis=1)
+        res["precision_at"] = {str(kk): (M.precision_at_k(truth[with_pos], scores[with_pos], kk)
+                                         if with_pos.any() else None)
+                               for kk in PRECISION_AT if kk <= c}
+    else:
+        res["map_at_k"] = None
+
+    res["per_class"] = [
+        {"label": names[j], "support": int(support[j]), "precision": float(per["precision"][j]),
+         "recall": float(per["recall"][j]), "f1": float(per["f1"][j]),
+         "roc_auc": _num(auc.per_class[j]), "pr_auc": _num(ap.per_class[j])}
+        for j in range(c)]
+    return res
+
+
+# ------------------------------------------------------------------------------- writing
+def _now():
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _cell(x):
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return "" if math.isnan(x) else f"{x:.4f}"
+    return str(x)
+
+
+def write_results(layout, model_id, set_, results, experiment_name="", extra=None, timestamp=None,
+                  plot=True):
+    """Store ``results`` (from :func:`evaluate_scores`) of model ``model_id`` on split ``set_``.
+
+    Writes ``layout.result(model_id, set_)`` (JSON: the results plus model, experiment, set,
+    timestamp and ``extra``), the confusion matrix as a PNG at ``layout.confusion_plot(...)`` when
+    there is one and ``plot``, and appends one row to ``layout.results_table()`` (header on the
+    first write). Returns ``{"json": path, "table": path, "confusion_plot": path or None}``.
+    """
+    timestamp = timestamp or _now()
+    doc = {"model": model_id, "experiment": experiment_name, "set": set_, "timestamp": timestamp,
+           **results}
+    if extra is not None:
+        doc["extra"] = extra
+    json_path = layout.result(model_id, set_)
+    fileio.write_json(json_path, doc)
+
+    plot_path = None
+    if plot and results.get("confusion_matrix") is not None:
+        plot_path = layout.confusion_plot(model_id, set_)
+        save_confusion_plot(plot_path, results["confusion_matrix"],
+                            results.get("confusion_labels") or results.get("labels"),
+                            title=f"{model_id} ({experiment_name or 'experiment'}) on {set_}")
+
+    row = {"model": model_id, "experiment": experiment_name, "set": set_,
+           "evaluation": results.get("evaluation"), "n_items": results.get("n_items"),
+           "accuracy": results.get("accuracy"), "macro_f1": results.get("macro_f1"),
+           "micro_f1": results.get("micro_f1"), "roc_auc": results.get("roc_auc"),
+           "pr_auc": results.get("pr_auc"), "map@k": results.get("map_at_k"), "k": results.get("k"),
+           "timestamp": timestamp}
+    table = layout.results_table()
+    fileio.append_tsv_row(table, RESULTS_COLUMNS, [_cell(row[col]) for col in RESULTS_COLUMNS])
+    return {"json": json_path, "table": table, "confusion_plot": plot_path}
+
+
+def save_confusion_plot(path, matrix, labels=None, title=""):
+    """A labelled confusion-matrix heat map (rows: true, columns: predicted) as PNG, atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(matrix)
+    c = cm.shape[0]
+    labels = list(labels) if labels is not None else [str(i) for i in range(c)]
+    size = max(3.5, 0.6 * c + 2.0)
+    fig = Figure(figsize=(size, size * 0.9))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(cm, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(c), labels=labels, rotation=45 if c > 4 else 0, ha="right" if c > 4 else "center")
+    ax.set_yticks(range(c), labels=labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if c <= 30:
+        top = cm.max() if cm.size else 0
+        for i in range(c):
+            for j in range(c):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                        color="white" if top and cm[i, j] > top / 2 else "black", fontsize=8)
+    fig.tight_layout()
+    with fileio.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return path
+
+
+# ------------------------------------------------------------------------------- trained models
+def _experiment_of(layout, model_id):
+    from .config import experiment_from_dict
+    saved = fileio.read_json(layout.model_config(model_id),
+                             f"train a model first (tartarus run ...); {model_id} has no config")
+    return experiment_from_dict(saved["experiment"]["name"], saved["experiment"])
+
+
+def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=0):
+    """Evaluate the saved predictions of ``model_id`` on ``set_`` against the split's targets.
+
+    Reads ``layout.prediction(model_id, set_)`` with its index (written by ``tartarus predict``),
+    ``layout.y(set_, fact, dim, ds)`` aligned with ``layout.items_index(set_, ds)`` and, when it has
+    ``dim`` lines, ``layout.genre_labels(ds)`` for class names. Items without a prediction (no
+    patches) are left out and listed under ``missing_items``. Returns the results dict (after
+    writing it with :func:`write_results` when ``write``).
+    """
+    experiment = experiment or _experiment_of(layout, model_id)
+    ds = experiment.dataset
+    cmd = layout.cli("predict", model_id, "-s", set_)
+    scores = fileio.load_npy(layout.prediction(model_id, set_), cmd)
+    pred_ids = fileio.read_lines(layout.prediction_index(model_id, set_), cmd)
+    if len(pred_ids) != len(scores):
+        raise DataMismatch(f"{layout.prediction_index(model_id, set_)} has {len(pred_ids)} ids but "
+                           f"{layout.prediction(model_id, set_)} has {len(scores)} rows")
+    split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
+    y = fileio.load_npy(layout.y(set_, ds.fact, ds.dim, ds.dataset))
+    if len(split_ids) != len(y):
+        raise DataMismatch(f"{layout.items_index(set_, ds.dataset)} has {len(split_ids)} ids but "
+                           f"{layout.y(set_, ds.fact, ds.dim, ds.dataset)} has {len(y)} rows")
+    row_of = {item: i for i, item in enumerate(split_ids)}
+    unknown = [item for item in pred_ids if item not in row_of]
+    if unknown:
+        raise DataMismatch(f"{layout.prediction_index(model_id, set_)}: {len(unknown)} id(s) not in "
+                           f"{layout.items_index(set_, ds.dataset)}, e.g. {unknown[:3]}")
+    y_true = y[[row_of[item] for item in pred_ids]]
+    labels = None
+    label_file = layout.genre_labels(ds.dataset)
+    if label_file.exists():
+        names = fileio.read_lines(label_file)
+        labels = names if len(names) == np.asarray(scores).reshape(len(scores), -1).shape[1] else None
+    results = evaluate_scores(y_true, scores, ds.evaluation, labels=labels, k=experiment.evaluating.map_k)
+    present = set(pred_ids)
+    results["missing_items"] = [item for item in split_ids if item not in present]
+    if write:
+        write_results(layout, model_id, set_, results, experiment_name=experiment.name,
+                      extra={"dataset": ds.dataset, "fact": ds.fact, "dim": ds.dim})
+    if verbose:
+        print(format_results({"model": model_id, "experiment": experiment.name, "set": set_, **results}))
+    return results
+
+
+def evaluate_model(layout, model_id, sets=("test",), verbose=1, predict_first=True):
+    """Predict (unless ``predict_first`` is false) and evaluate a trained model on each split.
+
+    Returns ``{set: results}``. An experiment whose evaluation is ``recommendation`` is predicted
+    but not evaluated yet (a note is printed and its entry is None).
+    """
+    experiment = _experiment_of(layout, model_id)
+    if predict_first:
+        from .predict import predict
+        predict(layout, model_id, list(sets))
+    out = {}
+    for set_ in sets:
+        if experiment.dataset.evaluation == "recommendation":
+            if verbose:
+                print(f"{model_id} {set_}: recommendation evaluation is not implemented yet; "
+                      f"predictions are in {layout.prediction(model_id, set_)}")
+            out[set_] = None
+            continue
+        out[set_] = evaluate_saved(layout, model_id, set_, experiment, write=True, verbose=verbose)
+    return out
+
+
+# ------------------------------------------------------------------------------- display
+def _fmt(x, width=8):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-".rjust(width)
+    if isinstance(x, float):
+        return f"{x:.4f}".rjust(width)
+    return str(x).rjust(width)
+
+
+def format_results(results):
+    """A plain-text summary for the terminal: scalar metrics, a per-class table, the confusion matrix."""
+    r = results
+    lines = []
+    head = [f"{r.get('evaluation', '?')} evaluation"]
+    for key in ("model", "experiment", "set"):
+        if r.get(key):
+            head.append(f"{key} {r[key]}")
+    head.append(f"{r.get('n_items', '?')} items, {r.get('n_classes', '?')} classes")
+    lines.append(" | ".join(head))
+
+    scalars = [("accuracy", "accuracy"),
+               ("macro P / R / F1", ("macro_precision", "macro_recall", "macro_f1")),
+               ("micro P / R / F1", ("micro_precision", "micro_recall", "micro_f1")),
+               ("ROC-AUC (macro)", "roc_auc"), ("PR-AUC (macro)", "pr_auc"),
+               (f"MAP@{r.get('k', 'k')}", "map_at_k")]
+    for name, keys in scalars:
+        if isinstance(keys, tuple):
+            if not all(key in r for key in keys):
+                continue
+            value = " / ".join(_fmt(r[key], 0) for key in keys)
+        else:
+            if keys not in r:
+                continue
+            value = _fmt(r[keys], 0)
+        lines.append(f"  {name:<18} {value}")
+    for kk, v in (r.get("precision_at") or {}).items():
+        lines.append(f"  {'P@' + str(kk):<18} {_fmt(v, 0)}")
+    if r.get("auc_skipped"):
+        lines.append(f"  (AUC skipped for classes without positives or negatives: {', '.join(r['auc_skipped'])})")
+
+    per = r.get("per_class") or []
+    if per:
+        w = max(5, *(len(p["label"]) for p in per))
+        cols = ("support", "precision", "recall", "f1", "roc_auc", "pr_auc")
+        lines.append("")
+        lines.append(f"  {'class':<{w}} " + " ".join(c.rjust(9) for c in cols))
+        for p in per:
+            lines.append(f"  {p['label']:<{w}} " + " ".join(_fmt(p.get(c), 9) for c in cols))
+
+    cm = r.get("confusion_matrix")
+    if cm is not None:
+        names = r.get("confusion_labels") or r.get("labels") or [str(i) for i in range(len(cm))]
+        w = max(5, *(len(n) for n in names))
+        cw = max(6, *(len(n) for n in names), *(len(str(v)) for row in cm for v in row))
+        lines.append("")
+        lines.append("  confusion matrix (rows: true, columns: predicted)")
+        lines.append(f"  {'':<{w}} " + " ".join(n.rjust(cw) for n in names))
+        for name, row in zip(names, cm):
+            lines.append(f"  {name:<{w}} " + " ".join(str(v).rjust(cw) for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,368 @@
+"""Metrics as plain functions over arrays: classification, multilabel and ranking.
+
+Conventions
+-----------
+* ``n`` is the number of items (or queries), ``c`` the number of classes (or candidate items).
+* Label vectors are integer arrays of shape ``(n,)``; indicator matrices are ``(n, c)`` arrays of
+  0/1 (any value > 0 counts as positive); scores are ``(n, c)`` floats, higher meaning more likely.
+* Every function checks its inputs and raises :class:`~tartarus.errors.DataMismatch` naming the
+  shape it expected and the shape it got.
+
+Ranking and ties
+----------------
+The ranking metrics rank each row's candidates by descending score; **equal scores are ordered by
+ascending column index** (a stable sort of ``-score``). The top ``k`` is found with
+``np.argpartition``-style selection (``np.partition`` for the k-th value, then the tied
+candidates with the lowest indices), and only those ``k`` are sorted, so a row costs
+``O(c + k log k)``. Rows are processed in chunks so memory stays bounded for many users.
+A ``k`` larger than the number of candidates is clipped to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn import metrics as skm
+
+from .errors import DataMismatch
+
+# elements of one dense chunk of rows (float64): 4M elements = 32 MB
+CHUNK_ELEMENTS = 1 << 22
+
+
+# ------------------------------------------------------------------------------- validation
+def _shape(a):
+    return tuple(getattr(a, "shape", np.shape(a)))
+
+
+def _as_array(a, name, ndim=None, expected=""):
+    if sp.issparse(a):
+        raise DataMismatch(f"{name}: expected a dense array{' ' + expected if expected else ''}, "
+                           f"got a sparse matrix of shape {a.shape}")
+    arr = np.asarray(a)
+    if ndim is not None and arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+        raise DataMismatch(f"{name}: expected shape {expected or f'with {ndim} dimensions'}, got {arr.shape}")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataMismatch(f"{name}: expected numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        bad = np.argwhere(np.isnan(arr))[0]
+        raise DataMismatch(f"{name}: contains {int(np.isnan(arr).sum())} NaN values "
+                           f"(first at index {tuple(int(i) for i in bad)})")
+    return arr
+
+
+def _labels_pair(y_true, y_pred):
+    """Two label vectors (n,) or two indicator matrices (n, c) of the same shape."""
+    t = _as_array(y_true, "y_true", (1, 2), "(n,) labels or (n, c) indicators")
+    p = _as_array(y_pred, "y_pred", (1, 2), "(n,) labels or (n, c) indicators")
+    if t.shape != p.shape:
+        raise DataMismatch(f"y_true has shape {t.shape} but y_pred has shape {p.shape}: expected both "
+                           f"(n,) labels or both (n, c) indicators")
+    if t.shape[0] == 0:
+        raise DataMismatch("y_true and y_pred are empty: expected at least one item")
+    if t.ndim == 2:
+        t, p = (t > 0).astype(int), (p > 0).astype(int)
+    return t, p
+
+
+def _truth_score_pair(y_true, y_score):
+    """Indicator matrix (n, c) and scores (n, c); a pair of (n,) vectors is read as one class."""
+    t = _as_array(y_true, "y_true", (1, 2), "(n, c) indicators or (n,) binary labels")
+    s = _as_array(y_score, "y_score", (1, 2), "(n, c) scores or (n,) scores")
+    if t.ndim == 1 and s.ndim == 1:
+        t, s = t[:, None], s[:, None]
+    if t.shape != s.shape:
+        raise DataMismatch(f"y_true has shape {t.shape} but y_score has shape {s.shape}: expected both (n, c)")
+    if t.shape[0] == 0:
+        raise DataMismatch("y_true and y_score are empty: expected at least one item")
+    return (t > 0), s.astype(np.float64, copy=False)
+
+
+# ------------------------------------------------------------------------------- classification
+def accuracy(y_true, y_pred):
+    """Fraction of items predicted exactly right.
+
+    y_true, y_pred : (n,) integer labels, or (n, c) 0/1 indicators (then the whole row must match:
+    subset accuracy). Returns a float in [0, 1].
+    """
+    t, p = _labels_pair(y_true, y_pred)
+    return float(skm.accuracy_score(t, p))
+
+
+def precision_recall_f1(y_true, y_pred, average="macro", n_classes=None):
+    """Precision, recall and F1 as a dict ``{"precision", "recall", "f1", "support"}``.
+
+    y_true, y_pred : (n,) integer labels in ``range(n_classes)``, or (n, c) 0/1 indicators.
+    average : ``"macro"`` (unweighted mean over classes), ``"micro"`` (global counts), ``"binary"``
+        (the positive class 1 of (n,) labels) or ``None`` (per-class arrays of shape (c,)).
+    n_classes : for labels, the number of classes (default: 1 + the largest label seen); classes
+        absent from both arrays count with precision = recall = F1 = 0 in a macro average.
+    A class never predicted has precision 0 (and a class with no items recall 0): no warning.
+    """
+    t, p = _labels_pair(y_true, y_pred)
+    if average not in ("macro", "micro", "binary", None):
+        raise ValueError(f"average must be 'macro', 'micro', 'binary' or None, got {average!r}")
+    kwargs = {}
+    if t.ndim == 2 and t.shape[1] == 1:
+        # one indicator column is one class: every average is that class's score
+        t, p = t[:, 0], p[:, 0]
+        kwargs["labels"] = [1]
+    elif average == "binary" and t.ndim == 2:
+        raise DataMismatch(f"average='binary' needs (n,) labels or (n, 1) indicators, got {t.shape}")
+    elif t.ndim == 1 and average != "binary":
+        c = n_classes if n_classes is not None else int(max(t.max(), p.max())) + 1
+        kwargs["labels"] = np.arange(c)
+    prec, rec, f1, support = skm.precision_recall_fscore_support(t, p, average=average, zero_division=0,
+                                                                  **kwargs)
+    if average is None:
+        return {"precision": prec, "recall": rec, "f1": f1, "support": support}
+    if "labels" in kwargs and len(kwargs["labels"]) == 1:
+        n_support = int(t.sum())
+    else:
+        n_support = int(t.sum() if t.ndim == 2 else len(t))
+    return {"precision": float(prec), "recall": float(rec), "f1": float(f1), "support": n_support}
+
+
+def macro_f1(y_true, y_pred, n_classes=None):
+    """Unweighted mean of per-class F1; shapes as in :func:`precision_recall_f1`."""
+    return precision_recall_f1(y_true, y_pred, "macro", n_classes)["f1"]
+
+
+def micro_f1(y_true, y_pred, n_classes=None):
+    """F1 from global counts; shapes as in :func:`precision_recall_f1`."""
+    return precision_recall_f1(y_true, y_pred, "micro", n_classes)["f1"]
+
+
+def confusion_matrix(y_true, y_pred, n_classes=None):
+    """Counts ``(c, c)`` int array: row = true class, column = predicted class.
+
+    y_true, y_pred : (n,) integer labels in ``range(n_classes)`` (default: 1 + the largest label).
+    """
+    t = _as_array(y_true, "y_true", 1, "(n,) labels")
+    p = _as_array(y_pred, "y_pred", 1, "(n,) labels")
+    if t.shape != p.shape:
+        raise DataMismatch(f"y_true has shape {t.shape} but y_pred has shape {p.shape}: expected both (n,)")
+    c = n_classes if n_classes is not None else int(max(t.max(initial=0), p.max(initial=0))) + 1
+    both = np.concatenate([t, p])
+    bad = both[(both < 0) | (both >= c)]
+    if len(bad):
+        raise DataMismatch(f"labels must lie in range({c}) for {c} classes; found {sorted(set(bad.tolist()))[:5]}")
+    return skm.confusion_matrix(t, p, labels=np.arange(c)).astype(np.int64)
+
+
+@dataclass
+class ClassScores:
+    """A per-class metric: ``per_class`` (c,) with NaN for skipped classes, their ``macro`` mean
+    (NaN when every class was skipped) and the ``skipped`` class indices (no positives or no
+    negatives, where the metric is undefined)."""
+    per_class: np.ndarray
+    macro: float
+    skipped: list = field(default_factory=list)
+
+    @property
+    def evaluated(self):
+        return [i for i in range(len(self.per_class)) if i not in self.skipped]
+
+
+def _per_class(y_true, y_score, fn):
+    t, s = _truth_score_pair(y_true, y_score)
+    n_pos = t.sum(axis=0)
+    values = np.full(t.shape[1], np.nan)
+    skipped = []
+    for j in range(t.shape[1]):
+        if n_pos[j] == 0 or n_pos[j] == len(t):
+            skipped.append(j)
+            continue
+        values[j] = fn(t[:, j], s[:, j])
+    macro = float(np.nanmean(values)) if len(skipped) < len(values) else float("nan")
+    return ClassScores(values, macro, skipped)
+
+
+def roc_auc(y_true, y_score):
+    """Area under the ROC curve per class and their macro mean, as :class:`ClassScores`.
+
+    y_true : (n, c) 0/1 indicators (a one-hot matrix for multiclass); y_score : (n, c) scores.
+    A pair of (n,) vectors is one binary class. Classes with no positive or no negative item are
+    skipped (listed in ``skipped``), since the area is undefined for them.
+    """
+    return _per_class(y_true, y_score, skm.roc_auc_score)
+
+
+def pr_auc(y_true, y_score):
+    """Average precision (area under the precision-recall curve, scikit-learn's step-wise
+    definition) per class and macro, as :class:`ClassScores`; shapes and skipping as in :func:`roc_auc`."""
+    return _per_class(y_true, y_score, skm.average_precision_score)
+
+
+# ------------------------------------------------------------------------------- ranking
+def average_precision_at_k(actual, predicted, k=10):
+    """AP@k of one ranked list, the ``ml_metrics.apk`` definition.
+
+    actual : the relevant items (any iterable); predicted : ranked items, best first.
+    score = sum over the ranks i (1-based, i <= k) holding a relevant, not yet seen item of
+    precision@i, divided by ``min(len(actual), k)``; 0.0 when ``actual`` is empty.
+    """
+    actual = set(actual)
+    if not actual:
+        return 0.0
+    predicted = list(predicted)[:k]
+    score, hits, seen = 0.0, 0, set()
+    for i, p in enumerate(predicted):
+        if p in actual and p not in seen:
+            hits += 1
+            score += hits / (i + 1.0)
+        seen.add(p)
+    return score / min(len(actual), k)
+
+
+def top_k(scores, k):
+    """Column indices of each row's ``k`` highest scores, best first: (r, k) int array.
+
+    scores : (r, c) floats without NaN. Ties are broken by ascending column index, exactly as
+    ``np.argsort(-scores, kind="stable")[:, :k]`` would, at O(c + k log k) per row.
+    """
+    scores = np.asarray(scores)
+    r, c = scores.shape
+    k = min(int(k), c)
+    if k <= 0:
+        return np.zeros((r, 0), dtype=np.int64)
+    if k == c:
+        return np.argsort(-scores, axis=1, kind="stable")
+    # the k-th largest value of each row; everything above it is in, ties fill up by index
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
+    above = scores > kth
+    tied = scores == kth
+    need = k - above.sum(axis=1, keepdims=True)
+    chosen = above | tied
+    over = (tied.sum(axis=1, keepdims=True) > need).ravel()  # rows with more ties than room
+    if over.any():
+        sub = tied[over]
+        chosen[over] = above[over] | (sub & (np.cumsum(sub, axis=1) <= need[over]))
+    cols = np.nonzero(chosen)[1].reshape(r, k)  # ascending column index within each row
+    picked = np.take_along_axis(scores, cols, axis=1)
+    order = np.argsort(-picked, axis=1, kind="stable")
+    return np.take_along_axis(cols, order, axis=1)
+
+
+def _row_chunks(relevance, scores, chunk_rows=None):
+    """Yield ``(rel, sco)`` dense float chunks of rows; validates shapes once."""
+    if callable(scores):
+        score_shape = None
+    else:
+        scores = scores if sp.issparse(scores) or isinstance(scores, np.ndarray) else np.asarray(scores)
+        score_shape = scores.shape
+    rel_shape = relevance.shape if sp.issparse(relevance) else np.shape(relevance)
+    if len(rel_shape) != 2:
+        raise DataMismatch(f"relevance: expected shape (n_queries, n_candidates), got {tuple(rel_shape)}")
+    if score_shape is not None and tuple(score_shape) != tuple(rel_shape):
+        raise DataMismatch(f"relevance has shape {tuple(rel_shape)} but scores has shape {tuple(score_shape)}: "
+                           f"expected both (n_queries, n_candidates)")
+    n, c = rel_shape
+    if n == 0:
+        raise DataMismatch("relevance has no rows: expected at least one query")
+    step = chunk_rows or max(1, CHUNK_ELEMENTS // max(1, c))
+    rel_src = relevance.tocsr() if sp.issparse(relevance) else np.asarray(relevance)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        rel = rel_src[start:stop]
+        rel = rel.toarray() if sp.issparse(rel) else rel
+        if callable(scores):
+            sco = np.asarray(scores(start, stop))
+            if sco.shape != (stop - start, c):
+                raise DataMismatch(f"scores({start}, {stop}) returned shape {sco.shape}, "
+                                   f"expected {(stop - start, c)}")
+        else:
+            sco = scores[start:stop]
+            sco = sco.toarray() if sp.issparse(sco) else np.asarray(sco)
+        sco = sco.astype(np.float64, copy=False)
+        if np.isnan(sco).any():
+            r, j = np.argwhere(np.isnan(sco))[0]
+            raise DataMismatch(f"scores: NaN at row {start + int(r)}, column {int(j)}")
+        rel = _as_array(rel, "relevance").astype(np.float64, copy=False)
+        yield start, stop, rel, sco
+
+
+def _ranked_hits(rel, sco, k):
+    top = top_k(sco, k)
+    return top, np.take_along_axis(rel, top, axis=1)
+
+
+def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
+    """AP@k of every row (ml_metrics ``apk``): (n,) float array.
+
+    relevance : (n, c) 0/1 (dense array or scipy sparse; > 0 counts as relevant), one row per
+        query (an item over its classes, a user over items); scores : (n, c) floats, or a callable
+        ``scores(start, stop) -> (stop - start, c)`` array for computing scores chunk by chunk.
+    A row without relevant candidates scores 0 (as in ml_metrics). Ties: see the module docstring.
+    """
+    out = []
+    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
+        _, hits = _ranked_hits(rel, sco, k)
+        hits = hits > 0
+        n_rel = (rel > 0).sum(axis=1)
+        prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+        denom = np.minimum(n_rel, k)
+        total = (prec * hits).sum(axis=1)
+        out.append(np.divide(total, denom, out=np.zeros_like(total), where=denom > 0))
+    return np.concatenate(out)
+
+
+def map_at_k(relevance, scores, k=500, chunk_rows=None, skip_empty=False):
+    """Mean AP@k over rows (ml_metrics ``mapk``); shapes as in :func:`ap_at_k_rows`.
+
+    skip_empty : leave out rows without relevant candidates instead of counting them as 0.
+    """
+    ap = ap_at_k_rows(relevance, scores, k, chunk_rows)
+    if skip_empty:
+        rel_rows = _relevant_counts(relevance) > 0
+        ap = ap[rel_rows]
+        if len(ap) == 0:
+            return float("nan")
+    return float(ap.mean())
+
+
+def _relevant_counts(relevance):
+    if sp.issparse(relevance):
+        return np.asarray((relevance > 0).sum(axis=1)).ravel()
+    return (np.asarray(relevance) > 0).sum(axis=1)
+
+
+def precision_at_k_rows(relevance, scores, k=10, chunk_rows=None):
+    """Fraction of relevant candidates among each row's top k: (n,) floats; shapes as in
+    :func:`ap_at_k_rows`. The denominator is ``min(k, c)``."""
+    out = []
+    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
+        _, hits = _ranked_hits(rel, sco, k)
+        out.append((hits > 0).sum(axis=1) / max(1, hits.shape[1]))
+    return np.concatenate(out)
+
+
+def precision_at_k(relevance, scores, k=10, chunk_rows=None):
+    """Mean precision@k over rows; see :func:`precision_at_k_rows`."""
+    return float(precision_at_k_rows(relevance, scores, k, chunk_rows).mean())
+
+
+def ndcg_at_k_rows(relevance, scores, k=10, chunk_rows=None):
+    """NDCG@k of every row: (n,) floats in [0, 1]; shapes as in :func:`ap_at_k_rows`.
+
+    The gain of a candidate is its relevance value (0/1, or graded), discounted by
+    ``1 / log2(rank + 1)`` (rank from 1). The ideal DCG ranks *all* relevant candidates of the row
+    by gain; a row without relevant candidates scores 0.
+    """
+    out = []
+    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
+        _, gains = _ranked_hits(rel, sco, k)
+        kk = gains.shape[1]
+        discount = 1.0 / np.log2(np.arange(2, kk + 2))
+        dcg = (gains * discount).sum(axis=1)
+        ideal = np.take_along_axis(rel, top_k(rel, kk), axis=1)
+        idcg = (ideal * discount).sum(axis=1)
+        out.append(np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0))
+    return np.concatenate(out)
+
+
+def ndcg_at_k(relevance, scores, k=10, chunk_rows=None):
+    """Mean NDCG@k over rows; see :func:`ndcg_at_k_rows`."""
+    return float(ndcg_at_k_rows(relevance, scores, k, chunk_rows).mean())

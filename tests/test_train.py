@@ -132,3 +132,21 @@ def test_aggregation_by_item():
     assert present.tolist() == [0, 2] and np.allclose(mean[:, 0], [2.5, 16 / 3])
     assert aggregate_by_item(values, rows, 3, "max")[1][:, 0].tolist() == [3.0, 10.0]
     assert aggregate_by_item(values, rows, 3, "median")[1][:, 0].tolist() == [2.5, 5.0]
+
+
+def test_run_evaluates_and_writes_results(tiny_layout, experiments_dir):
+    import json as _json
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=8"])
+    result = run(exp, (), tiny_layout, verbose=0, evaluate=True)
+    lay, mid = tiny_layout, result.model_id
+    res = result.results["test"]
+    saved = _json.loads(lay.result(mid, "test").read_text())
+    assert saved["accuracy"] == pytest.approx(res["accuracy"])
+    # the figure matches the predictions written beside it
+    probs = load_npy(lay.prediction(mid, "test"))
+    y = np.load(lay.y("test", "class", 3, "TINY"))
+    assert res["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == y.argmax(1)))
+    assert res["accuracy"] > 0.6  # the tiny classes are separable
+    assert lay.confusion_plot(mid, "test").exists()
+    table = lay.results_table().read_text().splitlines()
+    assert len(table) == 2 and table[1].startswith(mid)

@@ -150,3 +150,18 @@ def test_run_evaluates_and_writes_results(tiny_layout, experiments_dir):
     assert lay.confusion_plot(mid, "test").exists()
     table = lay.results_table().read_text().splitlines()
     assert len(table) == 2 and table[1].startswith(mid)
+
+
+def test_validation_held_out_from_train(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=2", "training.val_from_file=False",
+                                                        "training.validation=0.25"])
+    from tartarus.train import load_split, make_dataset
+    train, val = load_split(tiny_layout, exp, "train").hold_out(0.25, 0)
+    assert len(train.item_ids) == 9 and len(val.item_ids) == 3
+    assert not set(train.item_ids) & set(val.item_ids)
+    ds = make_dataset(val, exp, shuffle=False, seed=0)
+    assert len(ds.targets) == 3 * 2  # two patches an item
+    x, y = ds[0]
+    assert x.shape[1:] == (21, 16, 1)
+    result = run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    assert len(result.history["val_loss"]) == 2

@@ -45,16 +45,21 @@ class PatchAlignment:
                           f"left out: {shown}", stacklevel=3)
 
 
-def align_patches(patch_ids, item_ids, patches_path="patches", index_path="items_index"):
-    """Map each patch to its item's row in ``item_ids``; a patch of an unknown item is an error."""
+def align_patches(patch_ids, item_ids, patches_path="patches", index_path="items_index", subset=False):
+    """Map each patch to its item's row in ``item_ids``.
+
+    A patch of an item not in ``item_ids`` is an error, unless ``subset`` (``item_ids`` is then a
+    part of the file's items, e.g. train items held out for validation): such patches get row -1.
+    """
     row_of = {item: i for i, item in enumerate(item_ids)}
     if len(row_of) != len(item_ids):
         raise DataMismatch(f"{index_path}: item ids are not unique")
-    unknown = [p for p in patch_ids if p not in row_of]
-    if unknown:
-        raise DataMismatch(f"{patches_path} has patches of {len(set(unknown))} item(s) that are not in "
-                           f"{index_path}, e.g. {unknown[0]!r}: remake the patches for this split")
-    rows = np.fromiter((row_of[p] for p in patch_ids), dtype=np.int64, count=len(patch_ids))
+    if not subset:
+        unknown = [p for p in patch_ids if p not in row_of]
+        if unknown:
+            raise DataMismatch(f"{patches_path} has patches of {len(set(unknown))} item(s) that are not in "
+                               f"{index_path}, e.g. {unknown[0]!r}: remake the patches for this split")
+    rows = np.fromiter((row_of.get(p, -1) for p in patch_ids), dtype=np.int64, count=len(patch_ids))
     present = set(patch_ids)
     return PatchAlignment(rows, [item for item in item_ids if item not in present])
 
@@ -86,7 +91,7 @@ class PatchDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, path, targets, item_ids, batch_size=32, shuffle=True, seed=0, in_memory="auto",
-                 index_path="items_index", workers=2):
+                 index_path="items_index", workers=2, subset=False):
         # worker threads prepare the next batches while the model trains on the current one
         super().__init__(workers=workers, use_multiprocessing=False)
         self.path = str(path)
@@ -95,9 +100,11 @@ class PatchDataset(keras.utils.PyDataset):
             targets = targets[:, None]
         if len(targets) != len(item_ids):
             raise DataMismatch(f"targets have {len(targets)} rows but {index_path} lists {len(item_ids)} items")
-        self.alignment = align_patches(read_patch_index(path), item_ids, self.path, index_path)
+        self.alignment = align_patches(read_patch_index(path), item_ids, self.path, index_path, subset)
         self.alignment.warn(self.path)
-        self.targets = targets[self.alignment.patch_rows]
+        # file rows of the patches used (all of them, unless ``subset`` selects some items)
+        self.file_rows = np.flatnonzero(self.alignment.patch_rows >= 0)
+        self.targets = targets[self.alignment.patch_rows[self.file_rows]]
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
@@ -112,6 +119,9 @@ class PatchDataset(keras.utils.PyDataset):
         if in_memory:
             with h5py.File(self.path, "r") as f:
                 self.features = f["features"][:]
+            if len(self.file_rows) < len(self.features):
+                self.features = self.features[self.file_rows]
+                self.file_rows = np.arange(len(self.file_rows))
         if shuffle:
             self.rng.shuffle(self.order)
 
@@ -130,7 +140,7 @@ class PatchDataset(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
-        return self._read(idx), self.targets[idx]
+        return self._read(self.file_rows[idx]), self.targets[idx]
 
     def on_epoch_end(self):
         if self.shuffle:

@@ -56,6 +56,20 @@ class SplitData:
     y: np.ndarray
     patches: object  # Path of the HDF5 patches file
     index_path: object
+    subset: bool = False  # item_ids are a part of the patches file's items
+
+    def hold_out(self, fraction, seed):
+        """Split off ``fraction`` of the items (at least one) as a validation split (val_from_file = false)."""
+        n = len(self.item_ids)
+        n_val = max(1, int(round(n * fraction)))
+        if n_val >= n:
+            raise ConfigError(f"training.validation: holding out {fraction} of {n} train items leaves none to train on")
+        order = np.random.default_rng(seed).permutation(n)
+        parts = []
+        for name, rows in (("train", np.sort(order[n_val:])), ("val", np.sort(order[:n_val]))):
+            parts.append(SplitData(name, [self.item_ids[r] for r in rows], self.y[rows], self.patches,
+                                   self.index_path, subset=True))
+        return parts
 
 
 def load_targets(layout, experiment, set_):
@@ -91,7 +105,7 @@ def load_split(layout, experiment, set_):
 
 def make_dataset(split, experiment, shuffle, seed):
     return PatchDataset(split.patches, split.y, split.item_ids, batch_size=experiment.training.n_minibatch,
-                        shuffle=shuffle, seed=seed, index_path=split.index_path)
+                        shuffle=shuffle, seed=seed, index_path=split.index_path, subset=split.subset)
 
 
 # ------------------------------------------------------------------------- checkpoint + stop
@@ -189,9 +203,12 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
 
     train = load_split(layout, experiment, "train")
-    val = None
     if training.val_from_file:
         val = load_split(layout, experiment, "val")
+    elif training.validation > 0:
+        train, val = train.hold_out(training.validation, training.random_seed)
+    else:
+        val = None
 
     if resume:
         model_id = resume

@@ -6,6 +6,10 @@ samples has ``1 + n // hop`` frames); values match librosa's ``melspectrogram``,
 ``stft`` power followed by ``power_to_db(S, ref=1.0, amin=1e-10, top_db=None)`` to within float32
 rounding.
 
+mel is librosa's default (Slaney) filterbank from 0 Hz to Nyquist, as the seed used it; ``fmin``
+sets the lowest bin of the CQT only. The CQT is librosa.cqt's with its defaults (no tuning
+estimation, Hann window, sparsity 0.01, length-scaled).
+
 The dB scale has a fixed reference (power 1.0): values are comparable across files, and digital
 silence maps to :data:`SILENCE_DB` (-100 dB), the floor set by ``amin``. ``silence_value(entry)``
 gives the floor for an entry (0.0 for linear power), which is what short clips are padded with.
@@ -33,7 +37,7 @@ from ..errors import AudioError
 
 AMIN = 1e-10
 """Power floor before the logarithm (librosa's default ``amin``)."""
-SILENCE_DB = float(10.0 * np.log10(AMIN))
+SILENCE_DB = -100.0
 """The dB value of digital silence (-100.0): the floor of every log spectrogram."""
 
 _CQT_SPARSITY = 0.01  # librosa.cqt defaults
@@ -73,8 +77,24 @@ class SpectrogramPlan:
     cqt_octave_bins: tuple = ()  # bins each octave contributes, highest first
     cqt_scale: Optional[np.ndarray] = None  # (n_bins,) float32, 1 / sqrt(filter length)
 
-    def key(self):
-        return (self.kind, self.sr, self.hop, self.n_fft, self.n_bins, self.log)
+    # The mel filterbank is 98% zeros: it travels to worker processes as its non-zero entries
+    # (about 2% of the bytes) and is made dense again on arrival.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if self.mel_t is not None:
+            rows, cols = np.nonzero(self.mel_t)
+            state["mel_t"] = ("nonzero", self.mel_t.shape, rows.astype(np.int32), cols.astype(np.int32),
+                              self.mel_t[rows, cols])
+        return state
+
+    def __setstate__(self, state):
+        mel = state.get("mel_t")
+        if isinstance(mel, tuple):
+            _, shape, rows, cols, values = mel
+            dense = np.zeros(shape, dtype=np.float32)
+            dense[rows, cols] = values
+            state = {**state, "mel_t": dense}
+        self.__dict__.update(state)
 
 
 def _plan_key(entry):
@@ -91,14 +111,32 @@ def _plan_key(entry):
 
 def get_plan(entry):
     """The (cached) plan of ``entry``'s spectrogram parameters; built once per process and key."""
-    return _build_plan(_plan_key(entry))
+    return _cached_plan(_plan_key(entry))
 
 
 @functools.lru_cache(maxsize=16)
+def _cached_plan(key):
+    plan = _build_plan(key)
+    arrays = [plan.window, plan.mel_t, plan.cqt_scale] + [o.kernel for o in plan.cqt_octaves]
+    for array in arrays:
+        if array is not None:
+            array.flags.writeable = False  # shared by every caller of the cache
+    return plan
+
+
 def _build_plan(key):
     kind, sr, hop, n_fft, log = key[:5]
     if hop <= 0 or sr <= 0:
         raise ValueError(f"spectrogram needs positive resample_sr and hop, got {sr} and {hop}")
+    if kind in ("mel", "stft") and n_fft < 2:
+        raise ValueError(f"n_fft must be at least 2, got {n_fft}")
+    if kind == "mel" and key[5] < 1:
+        raise ValueError(f"n_mels must be positive, got {key[5]}")
+    if kind == "cqt":
+        n_bins, bins_per_octave, fmin = key[5:]
+        if n_bins < 2 or bins_per_octave < 1 or not fmin > 0:
+            raise ValueError(f"a CQT needs cqt_bins >= 2, bins_per_octave >= 1 and fmin > 0, got "
+                             f"{n_bins}, {bins_per_octave} and {fmin}")
     if kind in ("mel", "stft"):
         import scipy.signal
         window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
@@ -128,8 +166,6 @@ def _build_cqt_plan(sr, hop, n_fft, log, n_bins, bins_per_octave, fmin):
     sparsity 0.01, Hann window, scale=True, soxr_hq), as librosa's ``vqt`` builds them per call."""
     import librosa
 
-    if n_bins < 2:
-        raise ValueError("a CQT needs at least 2 bins")
     n_octaves = int(math.ceil(n_bins / bins_per_octave))
     n_filters = min(bins_per_octave, n_bins)
     freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal",
@@ -191,8 +227,10 @@ def _stft(y, n_fft, hop, window=None):
 
 
 def _power(spec):
-    """|spec|**2 in float32 without the square root of np.abs."""
-    return np.square(spec.real) + np.square(spec.imag)
+    """|spec|**2 in float32, as librosa computes it (np.abs, then squared in place)."""
+    power = np.abs(spec)
+    power *= power
+    return power
 
 
 def _halve(y):
@@ -254,6 +292,8 @@ def compute(y, plan):
         np.maximum(spec, np.float32(AMIN), out=spec)
         np.log10(spec, out=spec)
         spec *= np.float32(10.0)
+        # float32 log10 of AMIN is a hair below -10: clamp so silence is exactly SILENCE_DB
+        np.maximum(spec, np.float32(SILENCE_DB), out=spec)
     return spec
 
 

@@ -1,0 +1,292 @@
+"""The spectrogram stage: every file of a dataset's audio index to one ``.npy`` spectrogram.
+
+Output, under ``layout.spectrograms_dir(ds)``:
+
+- ``{id}.npy``: float32 ``(frames, bins)``, one per decoded item, each written atomically;
+- ``params.json``: ``entry.spectrogram_params()``, written before the first spectrogram;
+- ``errors.tsv``: ``id<TAB>path<TAB>reason`` of the items that could not be decoded in the last
+  run (rewritten atomically each run, removed when there are none).
+
+Work is spread over ``n_jobs`` worker processes (joblib) in chunks of files; each worker decodes,
+computes and writes its own files, and gets the filterbank or CQT kernels from the parent, so no
+worker builds them again. A bad file is listed and skipped, and the run goes on. A rerun resumes:
+items whose ``.npy`` exists are not recomputed, provided ``params.json`` holds the current
+parameters (otherwise an error asks to delete the folder or pass ``overwrite=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .. import fileio
+from ..errors import AudioError, ConfigError, DataMismatch, MissingInput
+from . import decode, features
+
+
+@dataclass
+class SpectrogramReport:
+    """What one run of :func:`compute_spectrograms` did."""
+    dataset: str
+    done: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)  # (item_id, path, reason), in index order
+    audio_seconds: float = 0.0  # duration of the audio decoded in this run
+    elapsed: float = 0.0
+    out_dir: Optional[Path] = None
+    errors_path: Optional[Path] = None
+
+    @property
+    def total(self):
+        return self.done + self.skipped + len(self.failed)
+
+    def summary(self):
+        text = (f"{self.dataset}: {self.done} spectrograms computed, {self.skipped} already present, "
+                f"{len(self.failed)} failed")
+        if self.failed and self.errors_path:
+            text += f" (see {self.errors_path})"
+        if self.done:
+            rate = self.audio_seconds / self.elapsed if self.elapsed > 0 else float("inf")
+            text += f"; {self.audio_seconds:.0f} s of audio in {self.elapsed:.1f} s ({rate:.0f}x real time)"
+        return text
+
+
+def audio_index_path(layout, entry):
+    """The dataset's audio index: ``entry.index_file`` under the index folder if set, else the default."""
+    if entry.index_file:
+        return layout.index_dir / entry.index_file
+    return layout.audio_index(entry.name)
+
+
+def read_audio_index(layout, entry):
+    """``[(item_id, audio path)]`` of the dataset's audio index, in its order."""
+    path = audio_index_path(layout, entry)
+    if not path.exists():
+        raise MissingInput(path, what=f"audio index of dataset {entry.name}")
+    rows = fileio.read_tsv(path, ncols=2)
+    base = layout.root / entry.audio_folder
+    items, seen = [], {}
+    for line, row in enumerate(rows, 1):
+        item_id, name = row[0].strip(), row[1].strip()
+        if item_id in seen:
+            raise DataMismatch(f"{path}: item id {item_id!r} appears twice (lines {seen[item_id]} and {line})")
+        seen[item_id] = line
+        items.append((item_id, base / name))
+    return items
+
+
+def _normalised(params):
+    """Parameters as they read back from JSON, so that stored and current compare equal."""
+    return json.loads(json.dumps(params))
+
+
+def _valid_id(item_id):
+    return bool(item_id) and item_id not in (".", "..") and not any(c in item_id for c in "/\\\0")
+
+
+def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=False):
+    """Compute the spectrogram of every item in the dataset's audio index; see the module doc.
+
+    ``n_jobs`` defaults to ``entry.num_process`` (joblib's convention: -1 is every core).
+    ``overwrite=True`` deletes the existing spectrograms of the folder and starts afresh.
+    Returns a :class:`SpectrogramReport`.
+    """
+    start = time.perf_counter()
+    ds = entry.name
+    items = read_audio_index(layout, entry)
+    try:
+        plan = features.get_plan(entry)
+    except Exception as exc:  # ValueError here, librosa's ParameterError from its filter builders
+        raise ConfigError(f"dataset {ds!r}: spectrogram parameters: {exc}") from None
+
+    out_dir = layout.spectrograms_dir(ds)
+    params_path = layout.spectrogram_params(ds)
+    errors_path = layout.spectrogram_errors(ds)
+    params = _normalised(entry.spectrogram_params())
+    if overwrite:
+        _clear(out_dir, params_path, errors_path)
+    else:
+        _check_params(layout, ds, out_dir, params_path, params)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not params_path.exists():
+        fileio.write_json(params_path, params)
+
+    report = SpectrogramReport(ds, out_dir=out_dir, errors_path=errors_path)
+    todo, failed = [], {}
+    for item_id, audio in items:
+        if not _valid_id(item_id):
+            failed[item_id] = (item_id, str(audio), "item id cannot be used as a file name")
+            continue
+        target = layout.spectrogram(ds, item_id)
+        if target.exists():
+            report.skipped += 1
+        else:
+            todo.append((item_id, str(audio), str(target)))
+
+    for item_id, path, ok, value in _run(todo, plan, entry, n_jobs, progress):
+        if ok:
+            report.done += 1
+            report.audio_seconds += value
+        else:
+            failed[item_id] = (item_id, path, value)
+
+    order = {item_id: i for i, (item_id, _) in enumerate(items)}
+    report.failed = sorted(failed.values(), key=lambda row: order.get(row[0], 0))
+    if report.failed:
+        fileio.write_tsv(errors_path, report.failed)
+    elif errors_path.exists():
+        errors_path.unlink()
+    report.elapsed = time.perf_counter() - start
+    return report
+
+
+def _check_params(layout, ds, out_dir, params_path, params):
+    if not out_dir.is_dir():
+        return
+    if params_path.exists():
+        try:
+            stored = json.loads(params_path.read_text(encoding="utf-8"))
+        except ValueError:
+            stored = None
+        if stored == params:
+            return
+        if isinstance(stored, dict):
+            diffs = ", ".join(f"{k}: {stored.get(k)!r} -> {params.get(k)!r}"
+                              for k in sorted(set(stored) | set(params)) if stored.get(k) != params.get(k))
+        else:
+            diffs = "unreadable params.json"
+        raise DataMismatch(f"the spectrograms in {out_dir} were computed with other parameters ({diffs}); "
+                           f"delete that folder, or recompute them all with overwrite=True "
+                           f"({layout.cli('spectrograms', ds, '--overwrite')})")
+    if any(out_dir.glob("*.npy")):
+        raise DataMismatch(f"{out_dir} holds spectrograms but no params.json, so their parameters are "
+                           f"unknown; delete that folder, or recompute them all with overwrite=True "
+                           f"({layout.cli('spectrograms', ds, '--overwrite')})")
+
+
+def _clear(out_dir, params_path, errors_path):
+    """Remove a previous run's outputs: params first, so no state pairs old arrays with new params."""
+    if not out_dir.is_dir():
+        return
+    for path in (params_path, errors_path):
+        if path.exists():
+            path.unlink()
+    for path in out_dir.iterdir():
+        if path.is_file() and (path.suffix == ".npy" or path.name.endswith(".tmp")):
+            path.unlink()
+
+
+def _resolve_jobs(n_jobs, entry, n_tasks):
+    import joblib
+
+    n_jobs = entry.num_process if n_jobs is None else n_jobs
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ConfigError(f"n_jobs must be a non-zero integer (joblib's convention), got {n_jobs!r}")
+    return max(1, min(joblib.effective_n_jobs(n_jobs), n_tasks))
+
+
+# Decoding cost per byte relative to PCM: compressed formats cost far more per byte.
+_COST_PER_BYTE = {".mp3": 10.0, ".ogg": 10.0, ".opus": 10.0, ".m4a": 10.0, ".aac": 10.0,
+                  ".wma": 10.0, ".flac": 3.0}
+
+
+def _estimated_cost(audio_path):
+    try:
+        size = os.stat(audio_path).st_size
+    except OSError:
+        return 0.0
+    return size * _COST_PER_BYTE.get(os.path.splitext(audio_path)[1].lower(), 1.0)
+
+
+def _longest_first(todo):
+    """Order the files by estimated work, largest first, so that the last tasks are short ones and
+    the workers finish together (longest-processing-time scheduling). Output order is unaffected."""
+    return sorted(todo, key=lambda item: -_estimated_cost(item[1]))
+
+
+def _chunks(todo, n_workers, largest=32):
+    """Chunks of files, shrinking as the work runs out ("guided" scheduling): few tasks to send,
+    and small ones at the end, so that the workers finish together."""
+    chunks, start = [], 0
+    while start < len(todo):
+        size = max(1, min(largest, (len(todo) - start) // (2 * n_workers)))
+        chunks.append(todo[start:start + size])
+        start += size
+    return chunks
+
+
+def _run(todo, plan, entry, n_jobs, progress):
+    """Yield ``(item_id, path, ok, seconds or reason)`` for every file of ``todo``."""
+    if not todo:
+        return
+    from tqdm.auto import tqdm
+
+    workers = _resolve_jobs(n_jobs, entry, len(todo))
+    bar = tqdm(total=len(todo), unit="file", desc=f"spectrograms {entry.name}", disable=not progress)
+    try:
+        if workers == 1:
+            with _one_blas_thread():
+                for item in todo:
+                    yield _process_one(*item, plan)
+                    bar.update(1)
+            return
+        import joblib
+        chunks = _chunks(_longest_first(todo), workers)
+        results = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")(
+            joblib.delayed(process_chunk)(chunk, plan) for chunk in chunks)
+        for rows in results:
+            yield from rows
+            bar.update(len(rows))
+    finally:
+        bar.close()
+
+
+def process_chunk(chunk, plan):
+    """Worker side: decode, compute and write each ``(item_id, audio path, npy path)`` of ``chunk``.
+
+    One BLAS thread per process: the matrix products are small, and competing BLAS threads on busy
+    cores slow them down by orders of magnitude.
+    """
+    with _one_blas_thread():
+        return [_process_one(item_id, audio, target, plan) for item_id, audio, target in chunk]
+
+
+def _process_one(item_id, audio, target, plan):
+    try:
+        y = decode.load_audio(audio, plan.sr)
+        spec = features.compute(y, plan)
+        fileio.save_npy(target, spec)
+        return item_id, audio, True, y.shape[0] / plan.sr
+    except AudioError as exc:
+        return item_id, audio, False, _reason(exc, audio)
+    except Exception as exc:  # one bad file must not end the run
+        return item_id, audio, False, _reason(exc, audio, prefix=f"{type(exc).__name__}: ")
+
+
+def _reason(exc, audio, prefix=""):
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    lead = f"{audio}: "
+    if text.startswith(lead):
+        text = text[len(lead):]
+    return (prefix + text).replace("\t", " ")
+
+
+class _one_blas_thread:
+    def __enter__(self):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # optional: without it, BLAS keeps its own setting
+            self._limits = None
+            return self
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+        return False
+

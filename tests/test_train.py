@@ -165,3 +165,21 @@ def test_validation_held_out_from_train(tiny_layout, experiments_dir):
     assert x.shape[1:] == (21, 16, 1)
     result = run(exp, (), tiny_layout, verbose=0, evaluate=False)
     assert len(result.history["val_loss"]) == 2
+
+
+def test_item_without_patches_is_reported_not_shifted(tiny_layout, experiments_dir):
+    exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=1"])
+    mid = run(exp, (), tiny_layout, verbose=0, evaluate=False).model_id
+    lay = tiny_layout
+    ids = read_lines(lay.items_index("test", "TINY"))
+    lay.items_index("test", "TINY").write_text("\n".join([ids[0], "GHOST", *ids[1:]]))
+    y = np.load(lay.y("test", "class", 3, "TINY"))
+    np.save(lay.y("test", "class", 3, "TINY"), np.vstack([y[:1], np.eye(3)[:1], y[1:]]))
+    with pytest.warns(UserWarning, match="GHOST"):
+        (_, out, index, result), = predict(lay, mid, ["test"], layer="logits")
+    assert result.missing_items == ["GHOST"]
+    assert read_lines(index) == ids and load_npy(out).shape == (3, 3)
+    # each remaining row is its own item's: same values as predicting without the ghost
+    lay.items_index("test", "TINY").write_text("\n".join(ids))
+    (_, out2, _, _), = predict(lay, mid, ["test"], layer="logits")
+    assert np.allclose(load_npy(out), load_npy(out2))

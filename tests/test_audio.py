@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import warnings
 from dataclasses import replace
 from pathlib import Path
 

@@ -102,6 +102,7 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
         plan = features.get_plan(entry)
     except Exception as exc:  # ValueError here, librosa's ParameterError from its filter builders
         raise ConfigError(f"dataset {ds!r}: spectrogram parameters: {exc}") from None
+    _resolve_jobs(n_jobs, entry, 1)  # a bad n_jobs fails before anything is written
 
     out_dir = layout.spectrograms_dir(ds)
     params_path = layout.spectrogram_params(ds)
@@ -236,8 +237,11 @@ def _run(todo, plan, entry, n_jobs, progress):
             return
         import joblib
         chunks = _chunks(_longest_first(todo), workers)
-        results = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")(
-            joblib.delayed(process_chunk)(chunk, plan) for chunk in chunks)
+        try:  # results as they finish (joblib >= 1.4), else in order
+            parallel = joblib.Parallel(n_jobs=workers, return_as="generator_unordered")
+        except ValueError:
+            parallel = joblib.Parallel(n_jobs=workers, return_as="generator")
+        results = parallel(joblib.delayed(process_chunk)(chunk, plan) for chunk in chunks)
         for rows in results:
             yield from rows
             bar.update(len(rows))

@@ -14,7 +14,7 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
 
-from .errors import TartarusError  # noqa: E402
+from .errors import ConfigError, TartarusError  # noqa: E402
 from .layout import SETS, DataLayout  # noqa: E402
 
 
@@ -49,11 +49,20 @@ def cmd_list(args):
 
 def cmd_show(args):
     reg = _registry(args)
+    note = ""
     if args.name in reg.dataset_names():
         entry = reg.dataset(args.name).to_dict()
     else:
-        entry = reg.experiment(args.name, args.set).to_dict()
+        try:
+            entry = reg.experiment(args.name, args.set).to_dict()
+        except ConfigError as exc:
+            if "missing value" not in str(exc) or args.set:
+                raise
+            # an abstract base: show what it sets, and what an entry built on it must add
+            entry, note = reg.raw_experiment(args.name), f"# not runnable as it is: {exc}"
     print(f"# {args.name}  (from {reg.source(args.name)})")
+    if note:
+        print(note)
     print(json.dumps(entry, indent=2))
 
 
@@ -95,8 +104,7 @@ def cmd_patches(args):
     entry = _registry(args).dataset(args.dataset)
     paths = create_patches(_layout(args), entry, sets=args.sets or SETS, npatches=args.npatches,
                            window=args.window, mode=args.mode, seed=args.seed)
-    for set_, path in paths.items():
-        print(f"{set_}: {path}")
+    print(paths.summary())
 
 
 def cmd_dummy_data(args):
@@ -184,6 +192,9 @@ def main(argv=None):
     except TartarusError as exc:
         print(f"tartarus: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("tartarus: interrupted (finished outputs are kept; rerun to resume)", file=sys.stderr)
         return 130

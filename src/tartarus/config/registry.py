@@ -125,6 +125,10 @@ class Registry:
         merged["base"] = table[chain[0]][0].get("base", "")
         return merged
 
+    def raw_experiment(self, name):
+        """The merged, unvalidated entry (for showing abstract bases that lack required values)."""
+        return self._resolved(name, self._experiments, "experiment")
+
     def experiment(self, name, overrides=()):
         """The validated Experiment ``name``, with ``--set`` style overrides applied last."""
         raw = self._resolved(name, self._experiments, "experiment")

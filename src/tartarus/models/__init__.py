@@ -22,6 +22,9 @@ class Architecture:
     name: str
     input_kind: str  # "patches", "vectors", "sequences", "several"
     builder: Callable
+    n_inputs: int = 1
+    # the seed's functional (non-Sequential) models counted their input layers in `-l` indices
+    index_counts_inputs: bool = False
 
 
 ARCHITECTURES = {
@@ -36,17 +39,35 @@ def get_architecture(arch_id):
     return ARCHITECTURES[arch_id]
 
 
-def build_model(cnn, input_shape, n_out, **extra):
-    """Build the model of ``cnn.architecture``."""
-    return get_architecture(cnn.architecture).builder(cnn, input_shape, n_out, **extra)
+def build_model(cnn, input_shapes, n_out, **extra):
+    """Build the model of ``cnn.architecture``.
+
+    input_shapes : one shape (without the batch axis) per input, in the order of the experiment's
+    inputs; extra : builder-specific keywords (``input_stats`` for patches, ``embedding`` for sequences).
+    """
+    if input_shapes and not isinstance(input_shapes[0], (list, tuple)):
+        input_shapes = [input_shapes]  # a single shape
+    return get_architecture(cnn.architecture).builder(cnn, [tuple(s) for s in input_shapes], n_out, **extra)
 
 
 SKIPPED_FOR_INDEX = (keras.layers.InputLayer, Standardize)
 
 
+def architecture_of(model):
+    """The Architecture a built or loaded model was made by (from its name), or None."""
+    prefix = "tartarus_arch_"
+    return ARCHITECTURES.get(model.name[len(prefix):]) if model.name.startswith(prefix) else None
+
+
 def indexable_layers(model):
-    """The layers that ``-l INDEX`` counts: all but inputs and input scaling (the seed's numbering)."""
-    return [layer for layer in model.layers if not isinstance(layer, SKIPPED_FOR_INDEX)]
+    """The layers that ``-l INDEX`` counts, in the seed's numbering.
+
+    Input scaling is never counted; input layers are counted only for the architectures whose
+    seed models were functional (Keras listed their inputs among the layers).
+    """
+    arch = architecture_of(model)
+    skip = (Standardize,) if arch is not None and arch.index_counts_inputs else SKIPPED_FOR_INDEX
+    return [layer for layer in model.layers if not isinstance(layer, skip)]
 
 
 def resolve_layer(model, layer):

@@ -17,6 +17,18 @@ from keras import layers
 from .layers import L2Normalize, Standardize
 
 
+def model_name(arch_id):
+    """Models are named after their architecture, so a loaded model knows its layer numbering."""
+    return f"tartarus_arch_{arch_id}"
+
+
+def single_input(input_shapes, arch_id):
+    from ..errors import ConfigError
+    if len(input_shapes) != 1:
+        raise ConfigError(f"cnn.architecture {arch_id} takes one input, got {len(input_shapes)}")
+    return tuple(input_shapes[0])
+
+
 def conv_block(x, i, filters, kernel, pool, activation, dropout, batch_norm=False):
     """One Conv2D -> [BN] -> activation -> max-pool -> dropout block; layer names end with ``_{i}``."""
     x = layers.Conv2D(filters, tuple(kernel), padding="valid", kernel_initializer="glorot_uniform",
@@ -38,13 +50,14 @@ def output_head(x, n_out, final_activation):
     return x
 
 
-def build_audio_cnn(cnn, input_shape, n_out, input_stats=(0.0, 1.0)):
+def build_audio_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
     """Build architecture 1.
 
-    cnn : CnnSection; input_shape : (frames, bins, 1); n_out : output size;
+    cnn : CnnSection; input_shapes : [(frames, bins, 1)]; n_out : output size;
     input_stats : (mean, std) of the training patches, baked into a Standardize layer.
     """
-    frames, bins = input_shape[0], input_shape[1]
+    input_shape = single_input(input_shapes, "1")
+    bins = input_shape[1]
     inputs = keras.Input(shape=tuple(input_shape), name="patches")
     x = Standardize(*input_stats, name="standardize")(inputs)
     for i in range(1, 6):
@@ -62,4 +75,4 @@ def build_audio_cnn(cnn, input_shape, n_out, input_stats=(0.0, 1.0)):
         x = layers.Dense(cnn.n_dense, activation=cnn.activation, name="dense_1")(x)
         x = layers.Dropout(cnn.dropout_factor, name="dropout_dense_1")(x)
     outputs = output_head(x, n_out, cnn.final_activation)
-    return keras.Model(inputs, outputs, name="audio_cnn_1")
+    return keras.Model(inputs, outputs, name=model_name("1"))

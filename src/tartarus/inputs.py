@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import h5py
+import scipy.sparse as sp
 import keras
 import numpy as np
 
@@ -169,3 +170,116 @@ def require_patches(layout, set_, ds, npatches, window):
         raise MissingInput(path, layout.cli("patches", ds, "--npatches", npatches, "--window", f"{window:g}"),
                            what=f"{set_} patches")
     return path
+
+
+# ------------------------------------------------------------------------------ vector inputs
+def input_command(layout, suffix, ds, set_):
+    """The command that makes the ``train_data`` input ``suffix`` (for error messages)."""
+    if "-pred_" in suffix:
+        model, layer = suffix.split("-pred_", 1)
+        return layout.cli("predict", model, "-l", layer, "-s", set_)
+    if suffix in ("bow", "w2v"):
+        return layout.cli("text", {"bow": "vsm"}.get(suffix, suffix), ds)
+    return None
+
+
+def load_vector_input(layout, set_, suffix, ds, item_ids, split_index):
+    """The ``train_data`` input ``suffix`` of one split, rows in ``item_ids`` order.
+
+    Reads ``X_{set}_{suffix}_{ds}.npz`` (sparse, kept sparse) or ``.npy``. When the input has its own
+    ``items_index_{set}_{suffix}_{ds}.tsv`` its rows are matched to the split by id; otherwise the
+    row count must equal the split's. Returns a 2-d array (or CSR matrix) with len(item_ids) rows.
+    """
+    from .fileio import load_npy, load_sparse
+
+    sparse_path, dense_path = layout.x(set_, suffix, ds, sparse=True), layout.x(set_, suffix, ds)
+    if sparse_path.exists():
+        x, path = load_sparse(sparse_path), sparse_path
+    elif dense_path.exists():
+        x, path = load_npy(dense_path), dense_path
+        x = x.reshape(len(x), -1) if x.ndim == 1 else x
+    else:
+        raise MissingInput(dense_path, input_command(layout, suffix, ds, set_),
+                           what=f"{set_} input {suffix!r} (.npy, or .npz if sparse)")
+    own_index = layout.items_index(set_, ds, suffix)
+    if own_index.exists():
+        from .fileio import read_lines
+        ids = read_lines(own_index)
+        if len(ids) != x.shape[0]:
+            raise DataMismatch(f"{path} has {x.shape[0]} rows but {own_index} lists {len(ids)} items")
+        if ids != list(item_ids):
+            row_of = {item: i for i, item in enumerate(ids)}
+            absent = [item for item in item_ids if item not in row_of]
+            if absent:
+                raise DataMismatch(f"{own_index} lacks {len(absent)} of the {len(item_ids)} items of {split_index}, "
+                                   f"e.g. {', '.join(absent[:5])}: remake {path.name} for this split")
+            x = x[np.array([row_of[item] for item in item_ids])]
+    elif x.shape[0] != len(item_ids):
+        raise DataMismatch(f"{path} has {x.shape[0]} rows but {split_index} lists {len(item_ids)} items")
+    if not sp.issparse(x) and np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DataMismatch(f"{path} contains NaN or infinite values")
+    return x
+
+
+def take_rows(x, rows):
+    """Rows of a dense array or sparse matrix, as a dense array (sparse densified here, per batch)."""
+    block = x[rows]
+    if sp.issparse(block):
+        return block.toarray().astype(np.float32)
+    return block if np.issubdtype(block.dtype, np.integer) else block.astype(np.float32, copy=False)
+
+
+class VectorDataset(keras.utils.PyDataset):
+    """Batches of (inputs, targets) from in-memory arrays, one array (or CSR matrix) per model input.
+
+    A sparse input is densified one batch at a time, never as a whole matrix.
+    """
+
+    def __init__(self, inputs, targets, batch_size=32, shuffle=True, seed=0):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.inputs = list(inputs)
+        self.targets = np.asarray(targets, dtype=np.float32)
+        for x in self.inputs:
+            if x.shape[0] != len(self.targets):
+                raise DataMismatch(f"an input has {x.shape[0]} rows but there are {len(self.targets)} targets")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(self.targets))
+        if shuffle:
+            self.rng.shuffle(self.order)
+
+    def __len__(self):
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def __getitem__(self, i):
+        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        xs = tuple(take_rows(x, idx) for x in self.inputs)
+        return (xs if len(xs) > 1 else xs[0]), self.targets[idx]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+def iter_vector_batches(inputs, batch_size=256):
+    """Yield model-ready input batches over all rows, in order, for prediction."""
+    n = inputs[0].shape[0]
+    for start in range(0, n, batch_size):
+        rows = np.arange(start, min(start + batch_size, n))
+        xs = tuple(take_rows(x, rows) for x in inputs)
+        yield start, (xs if len(xs) > 1 else xs[0])
+
+
+def load_inputs(layout, experiment, suffixes, set_, item_ids, index_path):
+    """What a model of ``experiment`` reads for one split.
+
+    Returns (patches path, None) when the architecture reads spectrogram patches, else
+    (None, [one array or CSR matrix per suffix, rows in ``item_ids`` order]).
+    """
+    from .models import get_architecture
+
+    ds = experiment.dataset
+    if get_architecture(experiment.cnn.architecture).input_kind == "patches":
+        return require_patches(layout, set_, ds.dataset, ds.npatches, ds.window), None
+    return None, [load_vector_input(layout, set_, s, ds.dataset, item_ids, index_path) for s in suffixes]

@@ -16,7 +16,7 @@ import numpy as np
 from .config import experiment_from_dict
 from .errors import ConfigError
 from .fileio import read_json, read_lines, save_npy, write_lines
-from .inputs import align_patches, iter_patch_batches, read_patch_index, require_patches
+from .inputs import align_patches, iter_patch_batches, iter_vector_batches, load_inputs, read_patch_index
 from .layout import DataLayout
 from .models import layer_model, load_model, resolve_layer
 from .store import require_model
@@ -64,13 +64,21 @@ def load_trained(layout, model_id):
     return load_model(layout.model_file(model_id)), experiment, saved
 
 
-def predict_items(model, layout, experiment, set_, layer=None, aggregation=None, batch_size=64):
-    """Outputs (or ``layer``'s outputs) of ``model`` for every item of ``set_``, aggregated per item."""
+def predict_items(model, layout, experiment, set_, layer=None, aggregation=None, batch_size=64, suffixes=()):
+    """Outputs (or ``layer``'s outputs) of ``model`` for every item of ``set_``.
+
+    Audio models run on every patch and their rows are aggregated per item; vector models read
+    the experiment's ``train_data`` inputs (``suffixes``) and give one row per item directly.
+    """
     ds = experiment.dataset
     net = model if layer is None else layer_model(model, layer)
-    patches = require_patches(layout, set_, ds.dataset, ds.npatches, ds.window)
     index_path = layout.items_index(set_, ds.dataset)
     item_ids = read_lines(index_path, "the dataset's splits (see data/README.md)")
+    patches, inputs = load_inputs(layout, experiment, tuple(suffixes), set_, item_ids, index_path)
+    if inputs is not None:
+        outputs = [np.asarray(net.predict_on_batch(block)) for _, block in iter_vector_batches(inputs, 256)]
+        values = np.concatenate(outputs).reshape(len(item_ids), -1).astype(np.float32)
+        return ItemPredictions(list(item_ids), values, [])
     alignment = align_patches(read_patch_index(patches), item_ids, patches, index_path)
     outputs = [np.asarray(net.predict_on_batch(block)) for _, block in iter_patch_batches(patches, batch_size)]
     values = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
@@ -85,13 +93,14 @@ def predict_items(model, layout, experiment, set_, layer=None, aggregation=None,
 def predict(layout, model_id, sets=("test",), layer=None, aggregation=None):
     """Write per-item predictions (or layer embeddings) of a trained model; return the paths written."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    model, experiment, _ = load_trained(layout, model_id)
+    model, experiment, saved = load_trained(layout, model_id)
+    suffixes = tuple(saved.get("suffixes", ()))
     ds = experiment.dataset.dataset
     if layer is not None:
         resolve_layer(model, layer)  # fail before any work on a bad index or name
     written = []
     for set_ in sets:
-        result = predict_items(model, layout, experiment, set_, layer, aggregation)
+        result = predict_items(model, layout, experiment, set_, layer, aggregation, suffixes=suffixes)
         if layer is None:
             out, index = layout.prediction(model_id, set_), layout.prediction_index(model_id, set_)
         else:

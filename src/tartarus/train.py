@@ -17,7 +17,7 @@ import numpy as np
 from .config import Experiment, experiment_from_dict
 from .errors import ConfigError, DataMismatch, MissingInput
 from .fileio import atomic_path, load_npy, read_json, read_lines, write_json
-from .inputs import PatchDataset, feature_stats, patch_shape, require_patches
+from .inputs import PatchDataset, VectorDataset, feature_stats, load_inputs, patch_shape
 from .layout import DataLayout
 from .models import build_model, get_architecture
 from .store import allocate_model_id, make_manifest, record_trained
@@ -54,9 +54,16 @@ class SplitData:
     set: str
     item_ids: list
     y: np.ndarray
-    patches: object  # Path of the HDF5 patches file
+    patches: object  # Path of the HDF5 patches file (audio models), else None
     index_path: object
     subset: bool = False  # item_ids are a part of the patches file's items
+    inputs: list = None  # vector models: one array or CSR matrix per input, rows = item_ids
+
+    @property
+    def input_shapes(self):
+        if self.inputs is None:
+            return [patch_shape(self.patches)]
+        return [tuple(x.shape[1:]) for x in self.inputs]
 
     def hold_out(self, fraction, seed):
         """Split off ``fraction`` of the items (at least one) as a validation split (val_from_file = false)."""
@@ -67,8 +74,9 @@ class SplitData:
         order = np.random.default_rng(seed).permutation(n)
         parts = []
         for name, rows in (("train", np.sort(order[n_val:])), ("val", np.sort(order[:n_val]))):
+            inputs = None if self.inputs is None else [x[rows] for x in self.inputs]
             parts.append(SplitData(name, [self.item_ids[r] for r in rows], self.y[rows], self.patches,
-                                   self.index_path, subset=True))
+                                   self.index_path, subset=True, inputs=inputs))
         return parts
 
 
@@ -92,20 +100,62 @@ def load_targets(layout, experiment, set_):
     return item_ids, y, index_path
 
 
-def load_split(layout, experiment, set_):
-    ds = experiment.dataset
+def check_suffixes(experiment, suffixes):
+    """The META_SUFFIX arguments must fit the architecture: none for patches, one per vector input."""
     arch = get_architecture(experiment.cnn.architecture)
-    if arch.input_kind != "patches":
-        raise ConfigError(f"experiment {experiment.name!r}: architecture {arch.id} reads {arch.input_kind}, "
-                          "which this version cannot feed yet")
+    where = f"experiment {experiment.name!r} (cnn.architecture {arch.id}, {arch.name})"
+    if arch.input_kind == "patches":
+        if suffixes:
+            raise ConfigError(f"{where} reads spectrogram patches and takes no input suffixes, got {' '.join(suffixes)}")
+    elif len(suffixes) != arch.n_inputs:
+        raise ConfigError(f"{where} takes {arch.n_inputs} input suffix(es) naming train_data/X_{{set}}_SUFFIX_"
+                          f"{{dataset}} files (e.g. bow, w2v, model_1-pred_9), got {len(suffixes)}"
+                          + (f": {' '.join(suffixes)}" if suffixes else ""))
+    return arch
+
+
+def load_split(layout, experiment, set_, suffixes=()):
+    check_suffixes(experiment, suffixes)
     item_ids, y, index_path = load_targets(layout, experiment, set_)
-    patches = require_patches(layout, set_, ds.dataset, ds.npatches, ds.window)
-    return SplitData(set_, item_ids, y, patches, index_path)
+    patches, inputs = load_inputs(layout, experiment, suffixes, set_, item_ids, index_path)
+    return SplitData(set_, item_ids, y, patches, index_path, inputs=inputs)
 
 
 def make_dataset(split, experiment, shuffle, seed):
-    return PatchDataset(split.patches, split.y, split.item_ids, batch_size=experiment.training.n_minibatch,
+    batch = experiment.training.n_minibatch
+    if split.inputs is not None:
+        return VectorDataset(split.inputs, split.y, batch_size=batch, shuffle=shuffle, seed=seed)
+    return PatchDataset(split.patches, split.y, split.item_ids, batch_size=batch,
                         shuffle=shuffle, seed=seed, index_path=split.index_path, subset=split.subset)
+
+
+def build_extra(layout, experiment, suffixes, train):
+    """Builder keywords: input scaling for patches, the embedding matrix for word sequences."""
+    arch = get_architecture(experiment.cnn.architecture)
+    if arch.input_kind == "patches":
+        return {"input_stats": feature_stats(train.patches)}
+    if arch.input_kind == "sequences":
+        path = layout.embedding_weights(suffixes[0], experiment.dataset.dataset)
+        return {"embedding": load_npy(path, layout.cli("text", suffixes[0], experiment.dataset.dataset)).astype(np.float32)}
+    return {}
+
+
+def input_files(layout, experiment, suffixes, sets):
+    """Every file a training run reads, for the manifest."""
+    ds = experiment.dataset
+    files = []
+    for set_ in sets:
+        files += [layout.items_index(set_, ds.dataset), layout.y(set_, ds.fact, ds.dim, ds.dataset)]
+        if not suffixes:
+            files.append(layout.patches(set_, ds.dataset, ds.npatches, ds.window))
+        for suffix in suffixes:
+            sparse = layout.x(set_, suffix, ds.dataset, sparse=True)
+            files.append(sparse if sparse.exists() else layout.x(set_, suffix, ds.dataset))
+            if layout.items_index(set_, ds.dataset, suffix).exists():
+                files.append(layout.items_index(set_, ds.dataset, suffix))
+    if get_architecture(experiment.cnn.architecture).input_kind == "sequences":
+        files.append(layout.embedding_weights(suffixes[0], ds.dataset))
+    return [f for f in files if f.exists()]
 
 
 # ------------------------------------------------------------------------- checkpoint + stop
@@ -202,9 +252,9 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
     training = experiment.training
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
 
-    train = load_split(layout, experiment, "train")
+    train = load_split(layout, experiment, "train", suffixes)
     if training.val_from_file:
-        val = load_split(layout, experiment, "val")
+        val = load_split(layout, experiment, "val", suffixes)
     elif training.validation > 0:
         train, val = train.hold_out(training.validation, training.random_seed)
     else:
@@ -216,18 +266,15 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
         model = keras.saving.load_model(layout.checkpoint(model_id), safe_mode=True, compile=True)
     else:
         model_id = allocate_model_id(layout)
-        input_shape = patch_shape(train.patches)
-        stats = feature_stats(train.patches)
-        model = build_model(experiment.cnn, input_shape, experiment.dataset.dim, input_stats=stats)
+        input_shapes = train.input_shapes
+        extra = build_extra(layout, experiment, suffixes, train)
+        model = build_model(experiment.cnn, input_shapes, experiment.dataset.dim, **extra)
         compile_model(model, experiment)
         write_json(layout.model_config(model_id),
                    {"model_id": model_id, "experiment": experiment.to_dict(), "suffixes": list(suffixes),
-                    "input_shape": list(input_shape), "input_stats": list(stats),
-                    "backend": keras.backend.backend()})
-        inputs = [train.patches, train.index_path, layout.y("train", experiment.dataset.fact, experiment.dataset.dim,
-                                                             experiment.dataset.dataset)]
-        if val is not None:
-            inputs += [val.patches, val.index_path]
+                    "input_shapes": [list(s) for s in input_shapes],
+                    "input_stats": list(extra.get("input_stats", ())), "backend": keras.backend.backend()})
+        inputs = input_files(layout, experiment, suffixes, ["train"] + (["val"] if val is not None else []))
         write_json(layout.manifest(model_id),
                    make_manifest(experiment.name, inputs, training.random_seed, keras.backend.backend()))
     if verbose:

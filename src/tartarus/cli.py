@@ -107,6 +107,33 @@ def cmd_patches(args):
     print(paths.summary())
 
 
+def cmd_text(args):
+    from . import text
+    entry = _registry(args).dataset(args.dataset)
+    layout = _layout(args)
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    if args.kind == "vsm":
+        max_features = pick(args.max_features, entry.max_features) or None
+        paths = text.build_vsm(layout, entry.name, max_df=pick(args.max_df, entry.max_df),
+                               min_df=pick(args.min_df, entry.min_df), max_features=max_features,
+                               sublinear_tf=not args.no_sublinear)
+    elif args.kind == "w2v":
+        paths = text.build_w2v(layout, entry.name, sequence_length=pick(args.sequence_length, entry.sequence_length),
+                               embedding_dim=pick(args.embedding_dim, entry.embedding_dim),
+                               epochs=pick(args.epochs, entry.w2v_epochs), seed=pick(args.seed, entry.seed),
+                               pretrained=args.pretrained)
+    else:
+        paths = text.build_d2v_targets(layout, entry.name, dim=pick(args.dim, entry.d2v_dim),
+                                       tags=args.tags, seed=pick(args.seed, entry.seed))
+    for set_, path in paths.items():
+        print(f"{set_}: {path}")
+
+
+def cmd_pipeline(args):
+    from .pipeline import run_dummy_pipeline
+    run_dummy_pipeline(_layout(args), _registry(args), n_epochs=args.epochs, verbose=1)
+
+
 def cmd_dummy_data(args):
     from .datasets.dummy import generate_dummy
     report = generate_dummy(_layout(args).root, seed=args.seed, n_items=args.items, overwrite=args.overwrite)
@@ -174,6 +201,25 @@ def build_parser():
     p.add_argument("--mode", choices=("random", "even"), help="random crops or evenly spaced")
     p.add_argument("--seed", type=int, help="seed of the random crops")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
+
+    p = add("text", cmd_text, "text features of a dataset: tf-idf (vsm), word2vec sequences (w2v), doc2vec tag targets (d2v)")
+    p.add_argument("kind", choices=("vsm", "w2v", "d2v"))
+    p.add_argument("dataset")
+    p.add_argument("--max-df", type=float, help="vsm: ignore terms in more than this fraction of train texts")
+    p.add_argument("--min-df", type=int, help="vsm: ignore terms in fewer train texts than this")
+    p.add_argument("--max-features", type=int, help="vsm: keep the most frequent terms only (0: all)")
+    p.add_argument("--no-sublinear", action="store_true", help="vsm: raw term counts instead of 1 + log(tf)")
+    p.add_argument("--sequence-length", type=int, help="w2v: tokens per item (padded or cut)")
+    p.add_argument("--embedding-dim", type=int, help="w2v: word vector size")
+    p.add_argument("--pretrained", help="w2v: word2vec file (.bin binary, else text) instead of training on the train texts")
+    p.add_argument("--epochs", type=int, help="w2v: training epochs")
+    p.add_argument("--dim", type=int, help="d2v: size of the tag vectors (default 40)")
+    p.add_argument("--tags", help="d2v: tags file (default index/tags_{ds}.tsv)")
+    p.add_argument("--seed", type=int, help="random seed (default: the dataset entry's)")
+
+    p = add("pipeline", cmd_pipeline, "the seed's dummy chain: audio, text and fused models, and a table comparing them")
+    p.add_argument("which", choices=("dummy",))
+    p.add_argument("--epochs", type=int, help="override training.n_epochs of every experiment (quick runs)")
 
     p = add("dummy-data", cmd_dummy_data, "generate the embedded dummy dataset (DUMMY) under the data root")
     p.add_argument("--seed", type=int, default=0)

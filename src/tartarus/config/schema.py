@@ -93,6 +93,16 @@ class CnnSection:
     activation: str = _choice("relu", ACTIVATIONS)
     final_activation: str = _choice("linear", ACTIVATIONS)
     batch_norm: bool = False
+    # text CNN (architecture 4), with the seed's names
+    sequence_length: int = 500
+    embedding_dim: int = 300
+    filter_sizes: tuple[int, ...] = (2, 3)
+    num_filters: int = 150
+    dropout_prob: tuple[float, float] = (0.5, 0.8)  # after the embedding, after the hidden dense layer
+    vocab_size: int = 0  # rows of a random embedding, when no word2vec matrix is given
+    embedding_trainable: bool = True  # false: the seed's CNN-static
+    # parallel dense branches (architecture 6)
+    branch_dims: tuple[int, ...] = (512, 256)
 
 
 @dataclass
@@ -155,6 +165,14 @@ class DatasetEntry:
     window: float = 15.0
     patch_mode: str = _choice("random", PATCH_MODES)
     seed: int = 0
+    # text features (tartarus text vsm|w2v|d2v): defaults of the command-line options
+    max_df: float = 0.9
+    min_df: int = 1
+    max_features: int = 0  # 0: no limit
+    sequence_length: int = 500
+    embedding_dim: int = 300
+    w2v_epochs: int = 20
+    d2v_dim: int = 40
     description: str = ""
     base: str = ""
 

@@ -1,0 +1,83 @@
+"""The seed's dummy chain in one call: audio, text and fused models on the dummy data, compared.
+
+Equivalent to::
+
+    tartarus dummy-data && tartarus spectrograms DUMMY && tartarus patches DUMMY
+    tartarus text vsm DUMMY && tartarus text w2v DUMMY
+    python run_experiments.py dummy_audio                 # model_1 on a fresh data root
+    python run_experiments.py dummy_text_vsm bow          # model_2
+    python run_experiments.py dummy_text_w2v w2v          # model_3
+    python predict.py model_1 -p -l 9 -s {train,val,test}
+    python predict.py model_2 -l 5 -s {train,val,test}
+    python run_experiments.py dummy_multimodal model_1-pred_9 model_2-pred_5
+"""
+
+from __future__ import annotations
+
+from .fileio import write_tsv
+from .layout import SETS
+
+COLUMNS = ("model", "experiment", "inputs", "accuracy", "macro_f1", "roc_auc", "pr_auc", "map_at_k")
+
+
+def prepare_dummy(layout, registry, verbose=1):
+    """Dummy data, spectrograms, patches and text features (each step skips what is already there)."""
+    from . import text
+    from .audio.patches import create_patches
+    from .audio.runner import compute_spectrograms
+    from .datasets.dummy import generate_dummy
+
+    report = generate_dummy(layout.root)
+    entry = registry.dataset("DUMMY")
+    spectro = compute_spectrograms(layout, entry, progress=verbose > 0)
+    create_patches(layout, entry)
+    text.build_vsm(layout, entry.name, max_df=entry.max_df, min_df=entry.min_df,
+                   max_features=entry.max_features or None)
+    text.build_w2v(layout, entry.name, sequence_length=entry.sequence_length, embedding_dim=entry.embedding_dim,
+                   epochs=entry.w2v_epochs, seed=entry.seed)
+    if verbose:
+        print(report.summary())
+        print(spectro.summary())
+
+
+def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
+    """Train the audio, text and fused dummy experiments; print and return the comparison table."""
+    from .predict import predict
+    from .train import run
+
+    prepare_dummy(layout, registry, verbose)
+    sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
+
+    def train(name, *suffixes):
+        return run(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
+
+    audio = train("dummy_audio")
+    vsm = train("dummy_text_vsm", "bow")
+    w2v = train("dummy_text_w2v", "w2v")
+    predict(layout, audio.model_id, SETS, layer=9)
+    predict(layout, vsm.model_id, SETS, layer=5)
+    fused = train("dummy_multimodal", f"{audio.model_id}-pred_9", f"{vsm.model_id}-pred_5")
+
+    rows = []
+    for result, inputs in ((audio, "audio patches"), (vsm, "bow"), (w2v, "w2v"),
+                           (fused, f"{audio.model_id}-pred_9 + {vsm.model_id}-pred_5")):
+        metrics = result.results["test"]
+        rows.append([result.model_id, result.experiment.name, inputs,
+                     *(metrics.get(key) for key in COLUMNS[3:])])
+    write_tsv(layout.comparison_table("dummy"),
+              [COLUMNS] + [[f"{v:.4f}" if isinstance(v, float) else v for v in row] for row in rows])
+    if verbose:
+        print()
+        print(format_comparison(rows))
+    return rows
+
+
+def format_comparison(rows):
+    """The comparison table as text: one line a model, test-set metrics."""
+    width = max(len(str(r[1])) for r in rows)
+    head = f"{'model':<9} {'experiment':<{width}} " + " ".join(f"{c:>9}" for c in COLUMNS[3:]) + "  inputs"
+    lines = [head]
+    for r in rows:
+        cells = " ".join("        -" if v is None else f"{v:>9.4f}" for v in r[3:])
+        lines.append(f"{r[0]:<9} {r[1]:<{width}} {cells}  {r[2]}")
+    return "\n".join(lines)

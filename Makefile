@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: install run test dummy-data bench clean-data backends
+.PHONY: install run test dummy-data bench clean-data backends pipeline
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: dummy-data
 	$(BIN)/tartarus spectrograms DUMMY --data-dir $(DATA)
 	$(BIN)/tartarus patches DUMMY --data-dir $(DATA)
 	$(BIN)/tartarus run dummy_audio --data-dir $(DATA)
+
+# the seed's dummy chain: audio, text and fused models, compared in one table
+pipeline: install
+	$(BIN)/tartarus pipeline dummy --data-dir $(DATA)
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -13,7 +13,10 @@ import keras
 
 from ..errors import ConfigError
 from .audio_cnn import build_audio_cnn
+from .dense import build_branches, build_dense
+from .fusion import build_bn_fusion, build_l2_fusion, l2_fusion_builder
 from .layers import L2Normalize, Standardize
+from .text_cnn import build_text_cnn
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,18 @@ class Architecture:
 
 ARCHITECTURES = {
     "1": Architecture("1", "audio CNN (seed)", "patches", build_audio_cnn),
+    "3": Architecture("3", "dense MLP over vectors (text VSM)", "vectors", build_dense, index_counts_inputs=True),
+    "4": Architecture("4", "text CNN over word embeddings", "sequences", build_text_cnn),
+    "6": Architecture("6", "parallel dense branches over vectors", "vectors", build_branches,
+                      index_counts_inputs=True),
+    "31": Architecture("31", "fusion of 2 inputs, batch-normalised dense branches", "several", build_bn_fusion,
+                       n_inputs=2, index_counts_inputs=True),
+    "32": Architecture("32", "fusion of 2 L2-normalised inputs", "several", l2_fusion_builder("32"),
+                       n_inputs=2, index_counts_inputs=True),
+    "33": Architecture("33", "fusion of 3 L2-normalised inputs", "several", l2_fusion_builder("33"),
+                       n_inputs=3, index_counts_inputs=True),
+    "34": Architecture("34", "fusion of 4 L2-normalised inputs", "several", l2_fusion_builder("34"),
+                       n_inputs=4, index_counts_inputs=True),
 }
 
 
@@ -103,4 +118,6 @@ def load_model(path):
 
 
 __all__ = ["ARCHITECTURES", "Architecture", "build_model", "get_architecture", "indexable_layers",
-           "resolve_layer", "layer_model", "load_model", "describe_layers", "L2Normalize", "Standardize"]
+           "resolve_layer", "layer_model", "load_model", "describe_layers", "L2Normalize", "Standardize",
+           "build_audio_cnn", "build_dense", "build_branches", "build_text_cnn", "build_bn_fusion",
+           "build_l2_fusion"]

@@ -1,0 +1,77 @@
+"""Fusion of several vector inputs (e.g. audio and text embeddings): architectures 31 to 34.
+
+Inputs are named ``input_1 .. input_n`` in the order of the experiment's inputs. Like the seed's
+functional models they count their input layers in ``-l`` indices; Keras lists a multi-input
+model's layers by depth, so the branches interleave (all inputs first, then every branch's first
+layer, ...). Use the names for the fused representation: ``-l concat`` (or ``dense_1``).
+
+**Architecture 31** -- two inputs, each BatchNormalization -> dropout -> Dense(n_dense, relu) ->
+dropout, concatenated, head::
+
+    0 input_1, 1 input_2, 2 bn_1, 3 bn_2, 4 dropout_input_1, 5 dropout_input_2, 6 dense_1, 7 dense_2,
+    8 dropout_1, 9 dropout_2, 10 concat, 11 logits, 12 output[, 13 l2_normalize]
+
+(without ``dense_i``/``dropout_i`` when n_dense is 0).
+
+**Architectures 32, 33, 34** -- 2, 3, 4 inputs, each L2-normalised, concatenated, dropout, optional
+Dense(n_dense, relu), head::
+
+    0 .. n-1 input_1 .. input_n, n .. 2n-1 l2_input_1 .. l2_input_n, 2n concat, 2n+1 dropout_concat,
+    [2n+2 dense_1], logits, output[, l2_normalize]
+
+L2 normalisation makes the output blind to the scale of each input row.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .audio_cnn import model_name, output_head
+from .dense import vector_inputs
+from .layers import L2Normalize
+
+L2_FUSION_INPUTS = {"32": 2, "33": 3, "34": 4}
+
+
+def build_bn_fusion(cnn, input_shapes, n_out, **_):
+    """Build architecture 31: two batch-normalised dense branches, concatenated."""
+    inputs = vector_inputs(input_shapes, "31", 2)
+    branches = []
+    for i, inp in enumerate(inputs, 1):
+        x = layers.BatchNormalization(name=f"bn_{i}")(inp)
+        x = layers.Dropout(cnn.dropout_factor, name=f"dropout_input_{i}")(x)
+        if cnn.n_dense and cnn.n_dense > 0:
+            x = layers.Dense(cnn.n_dense, activation="relu", name=f"dense_{i}")(x)
+            x = layers.Dropout(cnn.dropout_factor, name=f"dropout_{i}")(x)
+        branches.append(x)
+    x = layers.Concatenate(name="concat")(branches)
+    outputs = output_head(x, n_out, cnn.final_activation)
+    return keras.Model(inputs, outputs, name=model_name("31"))
+
+
+def build_l2_fusion(cnn, input_shapes, n_out, arch_id="32", **_):
+    """Build architectures 32/33/34: L2-normalised inputs concatenated, optional hidden layer, head."""
+    arch_id = str(arch_id)
+    inputs = vector_inputs(input_shapes, arch_id, L2_FUSION_INPUTS[arch_id])
+    normed = [L2Normalize(name=f"l2_input_{i}")(inp) for i, inp in enumerate(inputs, 1)]
+    x = layers.Concatenate(name="concat")(normed)
+    x = layers.Dropout(cnn.dropout_factor, name="dropout_concat")(x)
+    if cnn.n_dense and cnn.n_dense > 0:
+        x = layers.Dense(cnn.n_dense, activation="relu", name="dense_1")(x)
+    outputs = output_head(x, n_out, cnn.final_activation)
+    return keras.Model(inputs, outputs, name=model_name(arch_id))
+
+
+def l2_fusion_builder(arch_id):
+    """The builder of architecture ``arch_id`` (32, 33 or 34), for the ARCHITECTURES table."""
+    arch_id = str(arch_id)
+    if arch_id not in L2_FUSION_INPUTS:
+        raise ValueError(f"no L2 fusion architecture {arch_id!r}")
+
+    def builder(cnn, input_shapes, n_out, **extra):
+        return build_l2_fusion(cnn, input_shapes, n_out, arch_id=arch_id, **extra)
+
+    builder.__name__ = f"build_l2_fusion_{arch_id}"
+    builder.__doc__ = f"Build architecture {arch_id}: {L2_FUSION_INPUTS[arch_id]} L2-normalised vector inputs."
+    return builder

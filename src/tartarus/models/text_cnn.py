@@ -1,0 +1,92 @@
+"""Architecture 4: a Kim-style text CNN over word embeddings.
+
+The input is word ids, ``(sequence_length,)`` int32 (padded by the feeder). An ``Embedding`` layer
+is initialised from the word2vec matrix ``embedding`` (vocab, embedding_dim) when given -- trainable
+by default (the seed's CNN-non-static), frozen with ``embedding_trainable = false`` (CNN-static) --
+or at random with ``vocab_size`` rows when not (CNN-rnd). Then dropout ``dropout_prob[0]``, one
+Conv1D(num_filters, size, relu) + global max-pooling per entry of ``filter_sizes``, concatenated,
+Dense(n_dense, relu), dropout ``dropout_prob[1]``, and the shared head.
+
+The embedding matrix is copied in with ``set_weights`` after building, so the saved model holds
+it as a weight (not as a constant initializer) and loads in safe mode.
+
+Layer indices, as in the seed's Sequential text models, do not count the input. With ``k`` filter
+sizes::
+
+    0 embedding
+    1 dropout_embedding
+    2 .. k+1      conv_1 .. conv_k      (Keras lists a model's layers by depth)
+    k+2 .. 2k+1   pool_1 .. pool_k
+    2k+2 concat                          when k > 1
+    then dense_1, dropout_dense_1 (when n_dense > 0; else only dropout_features), logits, output[, l2_normalize]
+
+With the default ``filter_sizes = (2, 3)`` and ``n_dense > 0``: 6 concat, 7 dense_1, 8 dropout_dense_1,
+9 logits (pre-activation, like ``-l 9`` of architecture 1), 10 output. The text embedding is
+``-l dense_1`` (index 7 with two filter sizes).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from ..errors import ConfigError
+from .audio_cnn import model_name, output_head
+from .dense import check_n_inputs
+
+ARCH_ID = "4"
+
+
+def _embedding_size(cnn, embedding):
+    """(vocab, dim) for the Embedding layer, checking the matrix against the config."""
+    if embedding is not None:
+        embedding = np.asarray(embedding)
+        if embedding.ndim != 2:
+            raise ConfigError(f"embedding matrix must be 2-D (vocab, dim), got shape {embedding.shape}")
+        if embedding.shape[1] != cnn.embedding_dim:
+            raise ConfigError(f"embedding matrix has dim {embedding.shape[1]} but cnn.embedding_dim is "
+                              f"{cnn.embedding_dim}")
+        return embedding.shape[0], embedding.shape[1]
+    if not cnn.vocab_size or cnn.vocab_size <= 0:
+        raise ConfigError("cnn.vocab_size: must be > 0 when no embedding matrix is given "
+                          f"(cnn.architecture {ARCH_ID}, random embedding)")
+    return cnn.vocab_size, cnn.embedding_dim
+
+
+def build_text_cnn(cnn, input_shapes, n_out, embedding=None, **_):
+    """Build architecture 4.
+
+    input_shapes : [(sequence_length,)]; embedding : optional (vocab, embedding_dim) array.
+    """
+    check_n_inputs(input_shapes, ARCH_ID, 1)
+    shape = tuple(input_shapes[0])
+    if len(shape) != 1:
+        raise ConfigError(f"cnn.architecture {ARCH_ID}: input must be word-id sequences (one axis), got shape {shape}")
+    length = shape[0] if shape[0] is not None else cnn.sequence_length
+    sizes = tuple(cnn.filter_sizes)
+    if not sizes or any(s <= 0 for s in sizes):
+        raise ConfigError(f"cnn.filter_sizes: expected one or more positive sizes, got {list(sizes)}")
+    if max(sizes) > length:
+        raise ConfigError(f"cnn.filter_sizes: size {max(sizes)} is longer than the sequences ({length} words)")
+    vocab, dim = _embedding_size(cnn, embedding)
+
+    inputs = keras.Input(shape=(length,), dtype="int32", name="input_1")
+    emb_layer = layers.Embedding(vocab, dim, trainable=cnn.embedding_trainable, name="embedding")
+    x = emb_layer(inputs)
+    x = layers.Dropout(cnn.dropout_prob[0], name="dropout_embedding")(x)
+    pooled = []
+    for i, size in enumerate(sizes, 1):
+        conv = layers.Conv1D(cnn.num_filters, size, padding="valid", activation="relu", name=f"conv_{i}")(x)
+        pooled.append(layers.GlobalMaxPooling1D(name=f"pool_{i}")(conv))
+    x = layers.Concatenate(name="concat")(pooled) if len(pooled) > 1 else pooled[0]
+    if cnn.n_dense and cnn.n_dense > 0:
+        x = layers.Dense(cnn.n_dense, activation="relu", name="dense_1")(x)
+        x = layers.Dropout(cnn.dropout_prob[1], name="dropout_dense_1")(x)
+    else:
+        x = layers.Dropout(cnn.dropout_prob[1], name="dropout_features")(x)
+    outputs = output_head(x, n_out, cnn.final_activation)
+    model = keras.Model(inputs, outputs, name=model_name(ARCH_ID))
+    if embedding is not None:
+        emb_layer.set_weights([np.asarray(embedding, dtype=emb_layer.embeddings.dtype)])
+    return model

@@ -125,8 +125,7 @@ def cmd_text(args):
     else:
         paths = text.build_d2v_targets(layout, entry.name, dim=pick(args.dim, entry.d2v_dim),
                                        tags=args.tags, seed=pick(args.seed, entry.seed))
-    for set_, path in paths.items():
-        print(f"{set_}: {path}")
+    print(paths.summary())
 
 
 def cmd_pipeline(args):

@@ -11,6 +11,8 @@ The names follow the original Tartarus layout so that its published datasets wor
     spectrograms/{ds}/                  one .npy a decoded item, params.json, errors.tsv
     patches/patches_{set}_{ds}_{n}x{s}.hdf5
     train_data/X_{set}_{suffix}_{ds}.npy|.npz (+ items_index_{set}_{suffix}_{ds}.tsv)
+    train_data/vocabulary_{suffix}_{ds}.tsv  params_{suffix}_{ds}.json  embedding_weights_{suffix}_{ds}.npy
+    splits/params_{fact}_{dim}_{ds}.json  how computed targets (d2v) were made
     models/model_N/  models/trained_models.tsv
     predictions/pred_{model}_{set}.npy + index_pred_{model}_{set}.tsv
     results/{model}_{set}.json  results/results.tsv
@@ -114,6 +116,23 @@ class DataLayout:
     def x(self, set_, suffix, ds, sparse=False):
         return self.train_data_dir / f"X_{set_}_{suffix}_{ds}.{'npz' if sparse else 'npy'}"
 
+    # text features (tartarus.text)
+    def vocabulary(self, suffix, ds):
+        """Vocabulary of a text input: ``term<TAB>column<TAB>idf`` (bow) or ``term<TAB>index<TAB>count`` (w2v)."""
+        return self.train_data_dir / f"vocabulary_{suffix}_{ds}.tsv"
+
+    def text_params(self, suffix, ds):
+        """Every parameter a text input ``X_*_{suffix}_{ds}`` was made with (JSON)."""
+        return self.train_data_dir / f"params_{suffix}_{ds}.json"
+
+    def embedding_weights(self, suffix, ds):
+        """Embedding matrix of a token-sequence input, float32 ``(vocab_size + 2, dim)``."""
+        return self.train_data_dir / f"embedding_weights_{suffix}_{ds}.npy"
+
+    def target_params(self, fact, dim, ds):
+        """Every parameter the targets ``y_*_{fact}_{dim}_{ds}`` were made with (JSON)."""
+        return self.splits_dir / f"params_{fact}_{dim}_{ds}.json"
+
     # audio features
     def spectrograms_dir(self, ds):
         return self.root / "spectrograms" / ds
@@ -181,6 +200,10 @@ class DataLayout:
 
     def results_table(self):
         return self.results_dir / "results.tsv"
+
+    def comparison_table(self, name):
+        """The table of a pipeline's models side by side, e.g. ``results/comparison_dummy.tsv``."""
+        return self.results_dir / f"comparison_{name}.tsv"
 
     # checking
     def require(self, path, command=None, what=None):

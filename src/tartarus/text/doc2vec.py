@@ -1,0 +1,188 @@
+"""doc2vec targets from tags: each item's tags as a document, its learned vector as the target.
+
+An item's tags (``rock``, ``female vocalists``, ...) form a short document whose words are the
+tags (a multi-word tag is one word). gensim's ``Doc2Vec`` in PV-DBOW mode (``dm=0``: each item's
+vector is trained to predict the tags of its document) gives every item a dense vector; items
+with similar tag sets get nearby vectors. These vectors are regression *targets*
+(``y_{set}_d2v_{dim}_{ds}.npy``), the ground truth a model learns to predict from audio or text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .. import fileio
+from ..errors import ConfigError, DataMismatch
+from .corpus import FeatureFiles, _few, check_sets
+
+__all__ = ["build_d2v_targets", "read_tags", "tags_from_matrix", "normalize_tag", "train_doc2vec"]
+
+FACT = "d2v"
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_tag(tag):
+    """A tag in canonical form: NFC, case-folded, BOM dropped, inner whitespace runs (NBSP too) one space."""
+    tag = unicodedata.normalize("NFC", str(tag).replace("\ufeff", "")).casefold()
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", tag)).strip()
+
+
+def _clean(tags):
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    return list(dict.fromkeys(t for t in (normalize_tag(t) for t in tags) if t))
+
+
+def read_tags(path):
+    """``{item id: [tag, ...]}`` from a tags file (``layout.tags_index(ds)``).
+
+    Each line is ``id<TAB>tag1,tag2,...``; an id may also come back on several lines (one tag, or
+    a few, a line) and its tags add up. Tags are normalised (``normalize_tag``) and each kept
+    once, in order of appearance. A line with an id and no tag leaves the item with no tag.
+    """
+    tags = {}
+    for row in fileio.read_tsv(path, ncols=1):
+        item = row[0].strip()
+        found = tags.setdefault(item, [])
+        for t in _clean(",".join(row[1:])):
+            if t not in found:
+                found.append(t)
+    return tags
+
+
+def tags_from_matrix(matrix, tag_names, threshold=0.0):
+    """Tag lists from a dense (or scipy sparse) item x tag matrix: one ``list[str]`` per row.
+
+    Row ``i`` gets the names of the columns whose value is above ``threshold`` (default: any
+    positive value), in column order. ``tag_names`` names the columns (e.g. the lines of a
+    tag-names file). Pair the result with the ids of the rows, ``dict(zip(ids, tags_from_matrix(...)))``,
+    to pass it as ``tags`` to ``build_d2v_targets``. A shape mismatch is a DataMismatch.
+    """
+    import scipy.sparse as sp
+    tag_names = [str(n) for n in tag_names]
+    if sp.issparse(matrix):
+        matrix = sp.csr_matrix(matrix)
+        if matrix.shape[1] != len(tag_names):
+            raise DataMismatch(f"tag matrix has {matrix.shape[1]} columns but {len(tag_names)} tag names")
+        out = []
+        for i in range(matrix.shape[0]):
+            start, end = matrix.indptr[i], matrix.indptr[i + 1]
+            cols = matrix.indices[start:end][matrix.data[start:end] > threshold]
+            out.append([tag_names[j] for j in sorted(cols)])
+        return out
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2:
+        raise DataMismatch(f"tag matrix must be 2-D (items x tags), got shape {matrix.shape}")
+    if matrix.shape[1] != len(tag_names):
+        raise DataMismatch(f"tag matrix has {matrix.shape[1]} columns but {len(tag_names)} tag names")
+    return [[tag_names[j] for j in np.flatnonzero(row > threshold)] for row in matrix]
+
+
+def train_doc2vec(documents, dim=40, epochs=40, min_count=1, seed=0, alpha=0.025):
+    """A gensim PV-DBOW ``Doc2Vec`` over ``documents`` (``{item id: [tag, ...]}``); ``model.dv[id]``.
+
+    ``Doc2Vec(dm=0, vector_size=dim, min_count=min_count, epochs=epochs, seed=seed, alpha=alpha,
+    workers=1, negative=5, hs=0, sample=0)``: no down-sampling (a frequent tag is still
+    informative), one worker so that the same documents and seed give the same vectors. The
+    learning rate decays linearly from ``alpha`` (gensim's default 0.025) over the epochs; a very
+    small collection (tens of items) gets few updates per epoch, and then needs more epochs (a
+    few hundred) or a larger ``alpha`` (0.1) for well-separated vectors.
+    """
+    from gensim.models.doc2vec import Doc2Vec, TaggedDocument
+    corpus = [TaggedDocument(words=tags, tags=[item]) for item, tags in documents.items()]
+    return Doc2Vec(corpus, dm=0, vector_size=dim, min_count=min_count, epochs=epochs, seed=seed,
+                   alpha=alpha, workers=1, negative=5, hs=0, sample=0)
+
+
+def _tag_documents(layout, ds, tags):
+    if tags is None:
+        path = layout.require(layout.tags_index(ds), what=f"tags of {ds} (id<TAB>tag1,tag2,...)")
+        return read_tags(path), str(path)
+    if isinstance(tags, (str, Path)):
+        path = layout.require(Path(tags), what="tags file (id<TAB>tag1,tag2,...)")
+        return read_tags(path), str(path)
+    if isinstance(tags, Mapping):
+        return {str(item): _clean(t) for item, t in tags.items()}, "mapping"
+    raise ConfigError(f"tags must be None, a tags file path or a mapping id -> tags, got {type(tags).__name__}")
+
+
+def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test"), epochs=40, min_count=1,
+                      seed=0, alpha=0.025, center=True, normalize=True):
+    """Write doc2vec tag vectors as targets of each split of ``ds``; return ``{set: path}``.
+
+    ``tags``: where the tags come from, by default ``layout.tags_index(ds)`` (see ``read_tags``);
+    also a path to another file of that format, or a mapping ``{id: [tag, ...]}`` (for a dense
+    item x tag matrix, build it with ``tags_from_matrix``).
+
+    The model (``train_doc2vec``: PV-DBOW, ``dim``, ``epochs``, ``min_count``, ``seed``, ``alpha``, one
+    worker: reproducible) is trained on the tag documents of ALL items of the tags source, whatever their
+    split: tags are the ground truth the targets encode, not a model input, so using val and test
+    items' tags leaks nothing, and an item's vector does not depend on ``sets``.
+
+    Post-processing, in this order: with ``center`` (default) the mean vector of all trained items
+    is subtracted (PV-DBOW with negative sampling leaves a direction shared by every vector, which
+    makes all cosines high; once it is removed, cosines reflect tag overlap); with ``normalize`` (default)
+    each vector is scaled to unit l2 norm, as for cosine-proximity training.
+
+    Written, each atomically: ``layout.y(set, "d2v", dim, ds)``, float32 ``(n_items_of_split, dim)``
+    in the order of ``layout.items_index(set, ds)``, then ``layout.target_params("d2v", dim, ds)``
+    (JSON of every parameter). An item of a split with no tag, or with only tags rarer than
+    ``min_count``, is an error naming the first few.
+    """
+    sets = check_sets(sets)
+    for name, value in (("dim", dim), ("epochs", epochs), ("min_count", min_count)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(alpha, (int, float, np.floating)) or isinstance(alpha, bool) or not alpha > 0:
+        raise ConfigError(f"alpha must be a positive number, got {alpha!r}")
+    dim, epochs, min_count, seed = int(dim), int(epochs), int(min_count), int(seed)
+
+    documents, source = _tag_documents(layout, ds, tags)
+    split_ids = {}
+    for set_ in sets:
+        ids_path = layout.require(layout.items_index(set_, ds), what=f"items index of {ds} {set_}")
+        ids = fileio.read_lines(ids_path)
+        untagged = [i for i in ids if not documents.get(i)]
+        if untagged:
+            raise DataMismatch(f"{len(untagged)} item(s) of {ds} {set_} have no tags in {source}: {_few(untagged)}")
+        split_ids[set_] = ids
+    documents = {item: t for item, t in documents.items() if t}
+    counts = Counter(t for tags_ in documents.values() for t in tags_)
+    for set_, ids in split_ids.items():
+        rare = [i for i in ids if all(counts[t] < min_count for t in documents[i])]
+        if rare:
+            raise ConfigError(f"{len(rare)} item(s) of {ds} {set_} have only tags rarer than min_count={min_count}: "
+                              f"{_few(rare)}")
+
+    model = train_doc2vec(documents, dim, epochs, min_count, seed, float(alpha))
+    mean = model.dv.vectors.mean(axis=0) if center else np.zeros(dim, np.float32)
+    out = FeatureFiles(ds, f"{FACT}_{dim}")
+    for set_, ids in split_ids.items():
+        y = np.stack([model.dv[i] - mean for i in ids]).astype(np.float32) if ids else np.zeros((0, dim), np.float32)
+        if normalize and len(y):
+            y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), np.float32(1e-12))
+        path = layout.y(set_, FACT, dim, ds)
+        fileio.save_npy(path, y)
+        out[set_] = path
+        out.index[set_] = layout.items_index(set_, ds)
+        out.shapes[set_] = y.shape
+
+    import gensim
+    out.params = layout.target_params(FACT, dim, ds)
+    fileio.write_json(out.params, {
+        "stage": "d2v", "dataset": ds, "fact": FACT, "dim": dim, "tags": source,
+        "trained_on": "all items with tags", "n_documents": len(documents), "n_tags": len(counts),
+        "model": "gensim Doc2Vec PV-DBOW", "dm": 0, "epochs": epochs, "min_count": min_count, "seed": seed,
+        "alpha": float(alpha), "workers": 1, "negative": 5, "hs": 0, "sample": 0, "center": bool(center),
+        "normalize": bool(normalize), "dtype": "float32",
+        "shapes": {s: list(shape) for s, shape in out.shapes.items()}, "gensim_version": gensim.__version__,
+    })
+    return out

@@ -1,0 +1,264 @@
+"""Token-index sequences and word2vec embedding weights (the seed's ``load_w2v.py``).
+
+Each text becomes a fixed-length row of word indices for an embedding layer:
+
+- index 0 is padding (its embedding row is all zeros), index 1 the unknown word (a word of val or
+  test not in the train vocabulary, or one rarer than ``min_count``); neither is ever a real word;
+- the words of the vocabulary get 2, 3, ... in vocabulary order: descending frequency on the train
+  split, ties broken by first occurrence in the train texts (items-index order);
+- a text longer than ``sequence_length`` tokens keeps its first ``sequence_length``; a shorter one
+  is padded with 0 at the end.
+
+The embedding matrix has one row per index: row 0 zeros, row 1 the mean of the word rows (an
+unknown word is embedded as an average word, not as noise), rows 2.. the word vectors, either
+trained here with gensim's skip-gram word2vec on the train texts or taken from pretrained vectors.
+"""
+
+from __future__ import annotations
+
+import gzip
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .. import fileio
+from ..errors import ConfigError, DataMismatch, MissingInput
+from .corpus import FeatureFiles, check_sets, read_texts
+from .tokenize import TOKENIZER_VERSION, tokenize
+
+__all__ = ["build_w2v", "build_vocabulary", "to_sequences", "train_word2vec", "load_pretrained",
+           "PAD", "UNK", "FIRST_WORD"]
+
+SUFFIX = "w2v"
+PAD, UNK, FIRST_WORD = 0, 1, 2
+PAD_TERM, UNK_TERM = "<pad>", "<unk>"  # names in the vocabulary file; the tokenizer never makes them
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def build_vocabulary(token_lists, min_count=1):
+    """``[(word, count), ...]`` of the words seen at least ``min_count`` times in ``token_lists``.
+
+    Ordered by descending count, ties by first occurrence; word ``k`` of the list gets index
+    ``FIRST_WORD + k`` in the sequences.
+    """
+    counts = Counter()
+    for tokens in token_lists:
+        counts.update(tokens)
+    # Counter keeps first-insertion order, and sorted() is stable: ties stay in first-occurrence order
+    return sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: -wc[1])
+
+
+def to_sequences(token_lists, word_index, sequence_length):
+    """int32 array ``(len(token_lists), sequence_length)`` of word indices.
+
+    ``word_index`` maps a word to its index (>= 2); other words become ``UNK`` (1). Rows are cut
+    after ``sequence_length`` tokens and padded with ``PAD`` (0) at the end.
+    """
+    out = np.full((len(token_lists), sequence_length), PAD, dtype=np.int32)
+    for row, tokens in zip(out, token_lists):
+        ids = [word_index.get(t, UNK) for t in tokens[:sequence_length]]
+        row[:len(ids)] = ids
+    return out
+
+
+def train_word2vec(token_lists, embedding_dim=300, min_count=1, window=10, epochs=20, seed=0, workers=1):
+    """A gensim 4 skip-gram ``Word2Vec`` trained on ``token_lists`` (the train texts).
+
+    ``Word2Vec(sentences=token_lists, vector_size=embedding_dim, window=window, min_count=min_count,
+    sg=1, seed=seed, workers=workers, epochs=epochs)``, other settings gensim's defaults (negative
+    sampling 5, ``sample=1e-3``). With ``workers=1`` the result depends only on the inputs and the
+    seed; more workers are faster but not reproducible.
+    """
+    from gensim.models import Word2Vec
+    return Word2Vec(sentences=token_lists, vector_size=embedding_dim, window=window, min_count=min_count,
+                    sg=1, seed=seed, workers=workers, epochs=epochs)
+
+
+def load_pretrained(path):
+    """Pretrained word vectors (gensim ``KeyedVectors``) from ``path``, chosen by its name:
+
+    - ``*.bin`` or ``*.bin.gz``: word2vec binary format (e.g. GoogleNews-vectors-negative300.bin);
+    - ``*.kv``: gensim's own ``KeyedVectors.save`` format. gensim reads it with Python's pickle,
+      which can run code: load only ``.kv`` files you made or trust. The explicit suffix is required;
+    - anything else (``.txt``, ``.vec``, ``.gz``, ...): word2vec text format, with its
+      ``count dim`` header line, or without one (GloVe's text files).
+
+    Raises MissingInput when absent, DataMismatch when the file does not parse.
+    """
+    from gensim.models import KeyedVectors
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInput(path, what="pretrained word vectors")
+    name = path.name.lower()
+    if name.endswith(".kv"):
+        try:
+            kv = KeyedVectors.load(str(path))
+        except Exception as exc:  # noqa: BLE001 -- gensim/pickle raise many kinds
+            raise DataMismatch(f"{path}: not a gensim KeyedVectors file ({type(exc).__name__}: {exc})") from None
+        kv = getattr(kv, "wv", kv)  # a whole saved Word2Vec model: its vectors
+        if not isinstance(kv, KeyedVectors):
+            raise DataMismatch(f"{path}: holds a {type(kv).__name__}, not gensim KeyedVectors")
+        return kv
+    binary = name.endswith((".bin", ".bin.gz"))
+    fmt = "binary" if binary else "text"
+    try:
+        no_header = not binary and not _has_header(path)
+        return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=no_header,
+                                                 unicode_errors="replace")
+    except (ValueError, EOFError, OSError, IndexError, KeyError) as exc:
+        raise DataMismatch(f"{path}: not readable as word2vec {fmt} vectors ({type(exc).__name__}: {exc})") from None
+
+
+def _has_header(path):
+    """True when the first line of a word2vec text file is ``count dim``."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        first = f.readline().split()
+    return len(first) == 2 and all(part.isdigit() for part in first)
+
+
+def _pretrained_rows(kv, words, seed):
+    """Rows of ``words`` from ``kv`` (exact key, else a case-folded NFC match), and which were absent.
+
+    Absent words get uniform random rows from ``default_rng(seed)`` in vocabulary order, with the
+    variance of the pretrained values (Kim 2014): small, on the scale of the real vectors.
+    """
+    dim = kv.vector_size
+    rows = np.empty((len(words), dim), dtype=np.float32)
+    absent = []
+    folded = None
+    for k, word in enumerate(words):
+        i = kv.key_to_index.get(word)
+        if i is None:
+            if folded is None:  # built once, only when needed: first (most frequent) key wins
+                folded = {}
+                for j, key in enumerate(kv.index_to_key):
+                    folded.setdefault(unicodedata.normalize("NFC", str(key).casefold()), j)
+            i = folded.get(word)
+        if i is None:
+            absent.append(k)
+        else:
+            rows[k] = kv.vectors[i]
+    if absent:
+        sigma = float(np.std(kv.vectors[:10000])) if len(kv) else 0.0
+        a = np.sqrt(3.0) * (sigma if sigma > 0 else 1.0 / dim)
+        rows[absent] = np.random.default_rng(seed).uniform(-a, a, size=(len(absent), dim))
+    return rows, absent
+
+
+def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, embedding_dim=300, min_count=1,
+              window=10, epochs=20, seed=0, pretrained=None, workers=1, suffix=SUFFIX):
+    """Write the token-index sequences of each split of ``ds`` and the embedding weights.
+
+    Returns ``{set: path of X}`` (a ``FeatureFiles``). Written (all atomically):
+
+    - ``layout.x(set, suffix, ds)``: int32 ``(n_items_of_split, sequence_length)``, rows in the order
+      of ``layout.items_index(set, ds)``, with ``layout.items_index(set, ds, suffix)`` beside it;
+    - ``layout.embedding_weights(suffix, ds)``: float32 ``(vocab_size + 2, embedding_dim)``; row 0
+      zeros (padding), row 1 the mean of rows 2.. (unknown word), row ``2 + k`` the vector of the
+      ``k``-th vocabulary word;
+    - ``layout.vocabulary(suffix, ds)``: ``term<TAB>index<TAB>count`` for every row of the matrix,
+      ``<pad>`` and ``<unk>`` first (the count of ``<unk>``: train tokens rarer than ``min_count``),
+      then the words with their train counts;
+    - ``layout.text_params(suffix, ds)``: every parameter, the vocabulary size, the share of tokens
+      mapped to unknown and the number of truncated texts per split (written last).
+
+    The vocabulary always comes from the train split (words with at least ``min_count``
+    occurrences), whatever ``sets`` asks for. Word vectors:
+
+    - ``pretrained=None``: ``train_word2vec`` on the train texts (skip-gram, ``window``, ``epochs``,
+      ``seed``, ``workers``; with ``workers=1`` (default) the same inputs and seed give the same
+      matrix);
+    - ``pretrained=path``: vectors read by ``load_pretrained`` (word2vec text or ``.bin``; ``.kv`` is
+      pickle-based, see there). A vocabulary word missing from them (also after case folding) gets a
+      small uniform random row drawn from ``seed``. Their dimension must equal ``embedding_dim``, else
+      ConfigError naming both; ``window`` and ``epochs`` are then unused.
+    """
+    sets = check_sets(sets)
+    sequence_length = _positive_int("sequence_length", sequence_length)
+    embedding_dim = _positive_int("embedding_dim", embedding_dim)
+    min_count = _positive_int("min_count", min_count)
+    window = _positive_int("window", window)
+    epochs = _positive_int("epochs", epochs)
+    workers = _positive_int("workers", workers)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+
+    kv = None
+    if pretrained is not None:  # checked before any training: a wrong file fails fast
+        kv = load_pretrained(pretrained)
+        if kv.vector_size != embedding_dim:
+            raise ConfigError(f"pretrained vectors {pretrained} have dimension {kv.vector_size}, "
+                              f"but embedding_dim is {embedding_dim}")
+
+    train_ids, train_texts = read_texts(layout, ds, "train")
+    train_tokens = [tokenize(t) for t in train_texts]
+    vocab = build_vocabulary(train_tokens, min_count)
+    if not vocab:
+        raise ConfigError(f"no word of the {len(train_ids)} train texts of {ds} occurs at least "
+                          f"min_count={min_count} times: the vocabulary is empty")
+    words = [w for w, _ in vocab]
+
+    if kv is None:
+        model = train_word2vec(train_tokens, embedding_dim, min_count, window, epochs, seed, workers)
+        word_rows = np.stack([model.wv[w] for w in words]).astype(np.float32)
+        extra = {"sg": 1, "negative": model.negative, "hs": model.hs, "sample": model.sample,
+                 "alpha": model.alpha, "min_alpha": model.min_alpha}
+    else:
+        word_rows, absent = _pretrained_rows(kv, words, seed)
+        extra = {"pretrained_vocabulary_size": len(kv), "n_words_found": len(words) - len(absent),
+                 "n_words_random": len(absent)}
+    weights = np.zeros((len(words) + FIRST_WORD, embedding_dim), dtype=np.float32)
+    weights[FIRST_WORD:] = word_rows
+    weights[UNK] = word_rows.mean(axis=0)
+
+    word_index = {w: FIRST_WORD + k for k, w in enumerate(words)}
+    out = FeatureFiles(ds, suffix)
+    stats = {}
+    for set_ in sets:
+        if set_ == "train":
+            ids, tokens = train_ids, train_tokens
+        else:
+            ids, texts = read_texts(layout, ds, set_)
+            tokens = [tokenize(t) for t in texts]
+        x = to_sequences(tokens, word_index, sequence_length)
+        n_tokens = sum(min(len(t), sequence_length) for t in tokens)
+        stats[set_] = {"n_items": len(ids),
+                       "unknown_share": float(np.sum(x == UNK) / n_tokens) if n_tokens else 0.0,
+                       "n_truncated": sum(len(t) > sequence_length for t in tokens)}
+        path = layout.x(set_, suffix, ds)
+        fileio.save_npy(path, x)
+        fileio.write_lines(layout.items_index(set_, ds, suffix), ids)
+        out[set_] = path
+        out.index[set_] = layout.items_index(set_, ds, suffix)
+        out.shapes[set_] = x.shape
+
+    out.embedding = layout.embedding_weights(suffix, ds)
+    fileio.save_npy(out.embedding, weights)
+    n_rare = sum(len(t) for t in train_tokens) - sum(c for _, c in vocab)
+    out.vocabulary = layout.vocabulary(suffix, ds)
+    fileio.write_tsv(out.vocabulary, [(PAD_TERM, PAD, 0), (UNK_TERM, UNK, n_rare)]
+                     + [(w, FIRST_WORD + k, c) for k, (w, c) in enumerate(vocab)])
+    import gensim
+    out.params = layout.text_params(suffix, ds)
+    fileio.write_json(out.params, {
+        "stage": "w2v", "dataset": ds, "suffix": suffix, "fit_on": "train",
+        "sequence_length": sequence_length, "embedding_dim": embedding_dim, "min_count": min_count,
+        "window": window, "epochs": epochs, "seed": seed, "workers": workers,
+        "pretrained": str(pretrained) if pretrained is not None else None, **extra,
+        "vocabulary_size": len(words), "embedding_shape": list(weights.shape),
+        "padding_index": PAD, "unknown_index": UNK, "unknown_row": "mean of the word rows",
+        "truncation": "end (first sequence_length tokens kept)", "padding": "end",
+        "dtype": "int32", "tokenizer": "tartarus.text.tokenize", "tokenizer_version": TOKENIZER_VERSION,
+        "shapes": {s: list(shape) for s, shape in out.shapes.items()}, "splits": stats,
+        "gensim_version": gensim.__version__,
+    })
+    return out

@@ -1,0 +1,384 @@
+"""Text features: tokenizer, corpus reading, tf-idf, word2vec sequences and weights, doc2vec targets."""
+
+import json
+import shutil
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tartarus import fileio
+from tartarus.datasets.dummy import generate_dummy
+from tartarus.errors import ConfigError, DataMismatch, MissingInput
+from tartarus.layout import SETS, DataLayout
+from tartarus.text import build_d2v_targets, build_vsm, build_w2v, read_texts, tags_from_matrix, tokenize
+from tartarus.text.doc2vec import read_tags
+
+SUPER = Path(__file__).resolve().parents[1].parent / "shared" / "super"
+NAVIDAD = SUPER / "text" / "navidad_caliente.txt"
+
+
+# ------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def dummy_source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dummy_source")
+    generate_dummy(root)
+    return root
+
+
+@pytest.fixture
+def dummy(dummy_source, tmp_path):
+    """A private copy of the dummy dataset's text side (index, splits, text)."""
+    root = tmp_path / "dummy"
+    for part in ("index", "splits", "text"):
+        shutil.copytree(dummy_source / part, root / part)
+    return DataLayout(root)
+
+
+@pytest.fixture
+def super_layout(tmp_path):
+    """A private, writable copy of the real SUPER dataset (skips when ../shared/super is absent)."""
+    if not SUPER.is_dir():
+        pytest.skip(f"real SUPER data not found at {SUPER}")
+    root = tmp_path / "super"
+    shutil.copytree(SUPER, root, ignore=shutil.ignore_patterns("audio", "SOURCE.md"))
+    for p in root.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return DataLayout(root)
+
+
+def write_corpus(root, splits, ds="T"):
+    """A minimal text dataset: ``splits = {set: {id: text}}``."""
+    layout = DataLayout(root)
+    rows = []
+    for set_, items in splits.items():
+        fileio.write_lines(layout.items_index(set_, ds), items)
+        for item, text in items.items():
+            fileio.write_text(layout.text_dir / f"{item}.txt", text)
+            rows.append((item, f"{item}.txt"))
+    fileio.write_tsv(layout.text_index(ds), rows)
+    return layout
+
+
+SMALL = {
+    "train": {"a": "sol sol sol luna", "b": "luna mar", "c": "mar sol luna canción"},
+    "val": {"d": "sol playa"},
+    "test": {"e": "luna luna solamente", "f": "nada"},
+}
+
+
+def vocabulary(layout, suffix, ds):
+    return [(t, int(j), v) for t, j, v in fileio.read_tsv(layout.vocabulary(suffix, ds), ncols=3)]
+
+
+# ------------------------------------------------------------------------------ tokenizer
+def test_tokenizer_keeps_accents_and_lowercases():
+    assert tokenize("Canción del CORAZÓN, Ñandú y tradição") == ["canción", "del", "corazón", "ñandú", "y", "tradição"]
+    assert tokenize("pico\u0301n") == ["picón"]  # decomposed accent: NFC makes one word
+    assert tokenize("Straße") == ["strasse"]
+
+
+def test_tokenizer_whitespace_bom_and_line_ends():
+    text = "\ufeffuno\rdos\r\ntres\ncuatro\xa0cinco\u202fseis\tsiete"
+    assert tokenize(text) == ["uno", "dos", "tres", "cuatro", "cinco", "seis", "siete"]
+    assert tokenize(text.encode("utf-8")) == tokenize(text)
+
+
+def test_tokenizer_punctuation_apostrophes_numbers():
+    assert tokenize("¡¿Qué?! ... — «hola» (sí) 24, 3.5 mp3 00s :-)") == ["qué", "hola", "sí", "24", "3", "5", "mp3", "00s"]
+    assert tokenize("don't ’cause pa'l rock’n’roll 'quoted' l'amour") == [
+        "don't", "cause", "pa'l", "rock'n'roll", "quoted", "l'amour"]
+    assert tokenize("drum-machine snake_case can\xadción") == ["drum", "machine", "snake", "case", "canción"]
+    assert tokenize("!!! ... ¿? -- 😀") == []
+    assert tokenize("") == []
+
+
+def test_tokenizer_on_real_file_bytes():
+    if not NAVIDAD.is_file():
+        pytest.skip(f"real SUPER data not found at {SUPER}")
+    data = NAVIDAD.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r" in data and b"\xc2\xa0" in data  # the file is what we test
+    tokens = tokenize(data)
+    assert tokens[:4] == ["llega", "la", "navidad", "caliente"]
+    assert {"días", "picón", "aquí", "24"} <= set(tokens)
+    for t in tokens:
+        assert not any(c in t for c in "\r\n\ufeff\xa0\u202f \t.,"), repr(t)
+        assert t == unicodedata.normalize("NFC", t.casefold())
+
+
+# --------------------------------------------------------------------------------- corpus
+def test_read_texts_real_super(super_layout):
+    ids, texts = read_texts(super_layout, "SUPER", "test")
+    assert ids == ["S7", "S8", "S9"]
+    assert texts[0].startswith("Llega la navidad")  # BOM removed
+    assert "\r" in texts[0]  # line ends are the tokenizer's business
+
+
+def test_read_texts_errors(dummy):
+    ids = fileio.read_lines(dummy.items_index("test", "DUMMY"))
+    gone = dummy.text_dir / f"{ids[1]}.txt"
+    gone.unlink()
+    with pytest.raises(MissingInput) as err:
+        read_texts(dummy, "DUMMY", "test")
+    assert ids[1] in str(err.value) and str(gone) in str(err.value)
+    read_texts(dummy, "DUMMY", "train")  # the other splits are fine
+
+    rows = [r for r in fileio.read_tsv(dummy.text_index("DUMMY")) if r[0] != ids[2]]
+    fileio.write_tsv(dummy.text_index("DUMMY"), rows)
+    with pytest.raises(DataMismatch, match=ids[2]):
+        read_texts(dummy, "DUMMY", "test")
+
+    dummy.text_index("DUMMY").unlink()
+    with pytest.raises(MissingInput, match="index_text_DUMMY.tsv"):
+        read_texts(dummy, "DUMMY", "train")
+
+
+def test_read_texts_invalid_utf8(tmp_path):
+    layout = write_corpus(tmp_path, SMALL)
+    (layout.text_dir / "b.txt").write_bytes(b"caf\xe9")
+    with pytest.raises(DataMismatch, match="b.txt"):
+        read_texts(layout, "T", "train")
+
+
+# ------------------------------------------------------------------------------------ vsm
+def test_vsm_dummy_rows_ids_and_vocabulary(dummy):
+    test_ids = fileio.read_lines(dummy.items_index("test", "DUMMY"))
+    train_ids = fileio.read_lines(dummy.items_index("train", "DUMMY"))
+    with open(dummy.text_dir / f"{test_ids[0]}.txt", "a", encoding="utf-8") as f:
+        f.write(" Zanzíbarqué\n")
+    with open(dummy.text_dir / f"{train_ids[0]}.txt", "a", encoding="utf-8") as f:
+        f.write(" Xilófonoúnico\n")
+    out = build_vsm(dummy, "DUMMY")
+    vocab = vocabulary(dummy, "bow", "DUMMY")
+    terms = [t for t, _, _ in vocab]
+    assert [j for _, j, _ in vocab] == list(range(len(vocab)))
+    assert "xilófonoúnico" in terms and "zanzíbarqué" not in terms  # fitted on train only
+    for set_ in SETS:
+        x = fileio.load_sparse(out[set_])
+        ids = fileio.read_lines(dummy.items_index(set_, "DUMMY"))
+        assert x.shape == (len(ids), len(vocab)) and x.dtype == np.float32
+        assert fileio.read_lines(dummy.items_index(set_, "DUMMY", "bow")) == ids
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1))).ravel()
+        assert np.allclose(norms[norms > 0], 1.0, atol=1e-5)
+    # the vocabulary file's idf is the train split's smoothed idf of each column
+    texts = read_texts(dummy, "DUMMY", "train")[1]
+    docs = [set(tokenize(t)) for t in texts]
+    n = len(docs)
+    for t, _, idf in vocab[:20]:
+        df = sum(t in d for d in docs)
+        assert df / n <= 0.9
+        assert float(idf) == pytest.approx(np.log((1 + n) / (1 + df)) + 1, rel=1e-6)
+    params = json.loads(dummy.text_params("bow", "DUMMY").read_text())
+    assert params["max_df"] == 0.9 and params["min_df"] == 1 and params["sublinear_tf"] is True
+    assert params["max_features"] is None and params["vocabulary_size"] == len(vocab)
+    assert params["fit_on"] == "train" and params["shapes"]["test"] == [len(test_ids), len(vocab)]
+
+
+def test_vsm_sublinear_tf_and_max_df(tmp_path):
+    layout = write_corpus(tmp_path, SMALL)
+    build_vsm(layout, "T")  # max_df 0.9: "luna" (in all 3 train texts) is dropped
+    terms = [t for t, _, _ in vocabulary(layout, "bow", "T")]
+    assert terms == ["canción", "mar", "sol"]
+    build_vsm(layout, "T", max_df=1.0)
+    vocab = vocabulary(layout, "bow", "T")
+    col = {t: j for t, j, _ in vocab}
+    idf = np.array([float(v) for _, _, v in vocab])
+    assert set(col) == {"canción", "luna", "mar", "sol"}
+    x = fileio.load_sparse(layout.x("train", "bow", "T", sparse=True)).toarray()
+    # text "a" = "sol sol sol luna": weights (1 + ln 3) idf(sol) and 1 idf(luna), l2-normalised
+    want = np.zeros(len(col))
+    want[col["sol"]], want[col["luna"]] = (1 + np.log(3)) * idf[col["sol"]], idf[col["luna"]]
+    assert np.allclose(x[0], want / np.linalg.norm(want), atol=1e-6)
+    build_vsm(layout, "T", max_df=1.0, sublinear_tf=False)
+    x = fileio.load_sparse(layout.x("train", "bow", "T", sparse=True)).toarray()
+    want[col["sol"]] = 3 * idf[col["sol"]]
+    assert np.allclose(x[0], want / np.linalg.norm(want), atol=1e-6)
+    test = fileio.load_sparse(layout.x("test", "bow", "T", sparse=True))
+    assert test.shape == (2, 4) and test[1].nnz == 0  # "nada" and "solamente" are not train words
+    with pytest.raises(ConfigError, match="max_df"):
+        build_vsm(layout, "T", max_df=1, min_df=2)
+
+
+# ------------------------------------------------------------------------------------ w2v
+W2V_FAST = dict(embedding_dim=16, epochs=3, window=3)
+
+
+def test_w2v_sequences_and_weights(dummy):
+    out = build_w2v(dummy, "DUMMY", sequence_length=40, **W2V_FAST)
+    vocab = vocabulary(dummy, "w2v", "DUMMY")
+    assert vocab[0][:2] == ("<pad>", 0) and vocab[1][:2] == ("<unk>", 1)
+    words = [t for t, _, _ in vocab]
+    counts = [int(c) for _, _, c in vocab[2:]]
+    assert counts == sorted(counts, reverse=True) and [j for _, j, _ in vocab] == list(range(len(vocab)))
+    train_tokens = [tokenize(t) for t in read_texts(dummy, "DUMMY", "train")[1]]
+    most = max(set(sum(train_tokens, [])), key=lambda w: sum(t.count(w) for t in train_tokens))
+    assert words[2] == most or int(vocab[2][2]) == sum(t.count(most) for t in train_tokens)
+
+    w = np.load(dummy.embedding_weights("w2v", "DUMMY"))
+    assert w.shape == (len(vocab), 16) and w.dtype == np.float32
+    assert not w[0].any() and np.allclose(w[1], w[2:].mean(axis=0), atol=1e-6)
+    for set_ in SETS:
+        x = np.load(out[set_])
+        ids = fileio.read_lines(dummy.items_index(set_, "DUMMY"))
+        assert x.shape == (len(ids), 40) and x.dtype == np.int32
+        assert fileio.read_lines(dummy.items_index(set_, "DUMMY", "w2v")) == ids
+        assert x.min() >= 0 and x.max() < len(vocab)
+    x = np.load(out["train"])
+    assert not (x == 1).any()  # min_count 1: every train word is known
+    for row, tokens in zip(x, train_tokens):  # the row spells the first 40 tokens, then padding
+        n = min(len(tokens), 40)
+        assert [words[i] for i in row[:n]] == tokens[:n] and not row[n:].any()
+
+
+def test_w2v_unknown_min_count_and_truncation(tmp_path):
+    layout = write_corpus(tmp_path, SMALL)
+    out = build_w2v(layout, "T", sequence_length=3, min_count=2, **W2V_FAST)
+    words = [t for t, _, _ in vocabulary(layout, "w2v", "T")]
+    assert words == ["<pad>", "<unk>", "sol", "luna", "mar"]  # sol 4, luna 3, mar 2 (canción once)
+    assert np.load(out["train"]).tolist() == [[2, 2, 2], [3, 4, 0], [4, 2, 3]]
+    assert np.load(out["test"]).tolist() == [[3, 3, 1], [1, 0, 0]]
+    params = json.loads(layout.text_params("w2v", "T").read_text())
+    assert params["splits"]["train"]["n_truncated"] == 2 and params["vocabulary_size"] == 3
+    assert params["unknown_index"] == 1 and params["padding_index"] == 0
+
+
+def test_w2v_reproducible_with_seed(tmp_path):
+    layout = write_corpus(tmp_path, SMALL)
+    build_w2v(layout, "T", sequence_length=8, **W2V_FAST)
+    first = np.load(layout.embedding_weights("w2v", "T"))
+    build_w2v(layout, "T", sequence_length=8, **W2V_FAST)
+    assert np.array_equal(first, np.load(layout.embedding_weights("w2v", "T")))
+    build_w2v(layout, "T", sequence_length=8, seed=1, **W2V_FAST)
+    assert not np.array_equal(first, np.load(layout.embedding_weights("w2v", "T")))
+
+
+def test_w2v_pretrained_vectors(tmp_path):
+    from gensim.models import KeyedVectors
+    layout = write_corpus(tmp_path / "data", SMALL)
+    vec = {"sol": [1, 2, 3, 4, 5], "Luna": [0.5, 0, -0.5, 1, 2], "playa": [9, 9, 9, 9, 9]}
+    path = tmp_path / "vectors.txt"
+    path.write_text(f"{len(vec)} 5\n" + "".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vec.items()),
+                    encoding="utf-8")
+    build_w2v(layout, "T", sequence_length=8, embedding_dim=5, pretrained=path)
+    words = [t for t, _, _ in vocabulary(layout, "w2v", "T")]
+    w = np.load(layout.embedding_weights("w2v", "T"))
+    assert w.shape == (len(words), 5)
+    assert np.allclose(w[words.index("sol")], vec["sol"])
+    assert np.allclose(w[words.index("luna")], vec["Luna"])  # case-folded match
+    for missing in ("mar", "canción"):  # train words without a pretrained vector: small random rows
+        row = w[words.index(missing)]
+        assert row.any() and np.abs(row).max() < 10
+    assert not w[0].any()
+    params = json.loads(layout.text_params("w2v", "T").read_text())
+    assert params["n_words_found"] == 2 and params["n_words_random"] == 2 and params["pretrained"] == str(path)
+
+    # the same vectors in word2vec binary format and in GloVe's header-less text give the same matrix
+    kv = KeyedVectors.load_word2vec_format(str(path))
+    kv.save_word2vec_format(str(tmp_path / "vectors.bin"), binary=True)
+    (tmp_path / "glove.txt").write_text("".join(path.read_text(encoding="utf-8").splitlines(True)[1:]),
+                                        encoding="utf-8")
+    for other in ("vectors.bin", "glove.txt"):
+        build_w2v(layout, "T", sequence_length=8, embedding_dim=5, pretrained=tmp_path / other)
+        assert np.array_equal(np.load(layout.embedding_weights("w2v", "T")), w), other
+
+    with pytest.raises(ConfigError, match=r"dimension 5.*embedding_dim is 7"):
+        build_w2v(layout, "T", embedding_dim=7, pretrained=path)
+    with pytest.raises(MissingInput, match="nope.txt"):
+        build_w2v(layout, "T", embedding_dim=5, pretrained=tmp_path / "nope.txt")
+
+
+# -------------------------------------------------------------------------------- doc2vec
+def _cosines(y):
+    u = y / np.linalg.norm(y, axis=1, keepdims=True)
+    return u @ u.T
+
+
+def test_d2v_targets_shapes_seed_and_similarity(dummy):
+    out = build_d2v_targets(dummy, "DUMMY", dim=16)
+    tags = read_tags(dummy.tags_index("DUMMY"))
+    ys = {}
+    for set_ in SETS:
+        ids = fileio.read_lines(dummy.items_index(set_, "DUMMY"))
+        y = np.load(dummy.y(set_, "d2v", 16, "DUMMY"))
+        assert out[set_] == dummy.y(set_, "d2v", 16, "DUMMY")
+        assert y.shape == (len(ids), 16) and y.dtype == np.float32
+        assert np.allclose(np.linalg.norm(y, axis=1), 1, atol=1e-5)
+        ys[set_] = (ids, y)
+    params = json.loads(dummy.target_params("d2v", 16, "DUMMY").read_text())
+    assert params["dm"] == 0 and params["seed"] == 0 and params["n_documents"] == 60
+
+    # items with overlapping tags are closer than items with disjoint tags
+    ids = sum((ys[s][0] for s in SETS), [])
+    y = np.concatenate([ys[s][1] for s in SETS])
+    cos = _cosines(y)
+    similar, disjoint = [], []
+    for i in range(len(ids)):
+        for j in range(i + 1, len(ids)):
+            a, b = set(tags[ids[i]]), set(tags[ids[j]])
+            jac = len(a & b) / len(a | b)
+            if jac >= 0.5:
+                similar.append(cos[i, j])
+            elif jac == 0:
+                disjoint.append(cos[i, j])
+    assert len(similar) > 10 and len(disjoint) > 10
+    assert np.mean(similar) > np.mean(disjoint) + 0.2
+    assert np.mean(similar) > 0 > np.mean(disjoint)  # centred: no direction shared by all targets
+
+    build_d2v_targets(dummy, "DUMMY", dim=16)
+    assert np.array_equal(np.load(dummy.y("test", "d2v", 16, "DUMMY")), ys["test"][1])
+    build_d2v_targets(dummy, "DUMMY", dim=16, seed=3)
+    assert not np.array_equal(np.load(dummy.y("test", "d2v", 16, "DUMMY")), ys["test"][1])
+
+
+def test_d2v_tags_from_matrix_and_errors(dummy):
+    matrix = np.array([[1, 0, 1], [0, 0, 0], [0, 2, 0]])
+    assert tags_from_matrix(matrix, ["rock", "pop", "jazz"]) == [["rock", "jazz"], [], ["pop"]]
+    import scipy.sparse as sp
+    assert tags_from_matrix(sp.csr_matrix(matrix), ["rock", "pop", "jazz"]) == [["rock", "jazz"], [], ["pop"]]
+    with pytest.raises(DataMismatch, match="3 columns but 2"):
+        tags_from_matrix(matrix, ["rock", "pop"])
+
+    # a dense item x tag matrix of the dummy tags, back to documents
+    tags = read_tags(dummy.tags_index("DUMMY"))
+    ids, names = list(tags), sorted({t for ts in tags.values() for t in ts})
+    dense = np.array([[t in tags[i] for t in names] for i in ids], dtype=np.float32)
+    mapping = dict(zip(ids, tags_from_matrix(dense, names)))
+    assert all(set(mapping[i]) == set(tags[i]) for i in ids)
+    out = build_d2v_targets(dummy, "DUMMY", dim=8, tags=mapping, sets=["val"])
+    assert list(out) == ["val"] and np.load(out["val"]).shape == (12, 8)
+
+    test_ids = fileio.read_lines(dummy.items_index("test", "DUMMY"))
+    rows = [r for r in fileio.read_tsv(dummy.tags_index("DUMMY")) if r[0] != test_ids[0]]
+    fileio.write_tsv(dummy.tags_index("DUMMY"), rows)
+    with pytest.raises(DataMismatch, match=test_ids[0]):
+        build_d2v_targets(dummy, "DUMMY", dim=8)
+    dummy.tags_index("DUMMY").unlink()
+    with pytest.raises(MissingInput, match="tags_DUMMY.tsv"):
+        build_d2v_targets(dummy, "DUMMY", dim=8)
+
+
+# ------------------------------------------------------------------------------ real SUPER
+def test_super_lyrics_vsm_and_w2v(super_layout):
+    out = build_vsm(super_layout, "SUPER")
+    vocab = vocabulary(super_layout, "bow", "SUPER")
+    terms = {t for t, _, _ in vocab}
+    for set_ in SETS:
+        assert fileio.load_sparse(out[set_]).shape == (3, len(vocab))
+    for t in terms:
+        assert not any(c in t for c in "\r\ufeff\xa0 ") and t == unicodedata.normalize("NFC", t.casefold())
+    assert {"canarias", "vacilar"} <= terms  # train lyrics (S1 a_vacilar)
+    assert "picón" not in terms  # only in navidad_caliente (test)
+    test = fileio.load_sparse(out["test"])
+    assert all(test[i].nnz > 0 for i in range(3))  # shared Spanish words still give test rows weight
+
+    out = build_w2v(super_layout, "SUPER", sequence_length=100, embedding_dim=12, epochs=2)
+    words = [t for t, _, _ in vocabulary(super_layout, "w2v", "SUPER")]
+    x = np.load(out["test"])
+    assert x.shape == (3, 100) and np.load(out["train"]).shape == (3, 100)
+    navidad = tokenize(NAVIDAD.read_bytes())
+    row = x[0]  # S7 navidad_caliente
+    assert (row == 1).any() and (row > 1).any()  # unknown and known words
+    assert [words[i] if i > 1 else None for i in row[:4]] == [
+        t if t in words else None for t in navidad[:4]]
+    assert np.load(super_layout.embedding_weights("w2v", "SUPER")).shape == (len(words), 12)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # its retracing notes are not the user's business
 
 from .errors import ConfigError, TartarusError  # noqa: E402
 from .layout import SETS, DataLayout  # noqa: E402

@@ -129,6 +129,19 @@ def make_dataset(split, experiment, shuffle, seed):
                         shuffle=shuffle, seed=seed, index_path=split.index_path, subset=split.subset)
 
 
+def fit_arguments(dataset):
+    """Keyword arguments of ``model.fit`` for a feed.
+
+    A patch set already loaded into memory is handed to Keras as arrays: Keras' own array pipeline
+    is faster than any Python-level batch generator (see BENCHMARKS.md); streamed sets and sparse
+    inputs go through the PyDataset, which reads or densifies one batch at a time.
+    """
+    if isinstance(dataset, PatchDataset) and dataset.features is not None:
+        return {"x": dataset.features, "y": dataset.targets,  # rows already those of the split
+                "batch_size": dataset.batch_size, "shuffle": dataset.shuffle}
+    return {"x": dataset}
+
+
 def build_extra(layout, experiment, suffixes, train):
     """Builder keywords: input scaling for patches, the embedding matrix for word sequences."""
     arch = get_architecture(experiment.cnn.architecture)
@@ -285,8 +298,10 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
     checkpoint = EpochCheckpoint(layout, model_id, monitor, training.patience, training.early_stopping, state)
     if not (state and state.get("stopped")) and checkpoint.epochs_done < training.n_epochs:
         seed = training.random_seed + checkpoint.epochs_done
-        model.fit(make_dataset(train, experiment, shuffle=True, seed=seed),
-                  validation_data=make_dataset(val, experiment, shuffle=False, seed=0) if val else None,
+        train_feed = fit_arguments(make_dataset(train, experiment, shuffle=True, seed=seed))
+        val_feed = fit_arguments(make_dataset(val, experiment, shuffle=False, seed=0)) if val else None
+        model.fit(**train_feed, validation_data=val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed
+                                                             else val_feed["x"]),
                   epochs=training.n_epochs, initial_epoch=checkpoint.epochs_done,
                   callbacks=[checkpoint], verbose=2 if verbose else 0)
     checkpoint.set_model(model)

@@ -230,6 +230,20 @@ def top_k(scores, k):
         return np.zeros((r, 0), dtype=np.int64)
     if k == c:
         return np.argsort(-scores, axis=1, kind="stable")
+    # fast path: one argpartition; exact unless a tie straddles the k-th place, which is checked
+    part = np.argpartition(scores, c - k, axis=1)[:, c - k:]
+    picked = np.take_along_axis(scores, part, axis=1)
+    kth = picked.min(axis=1, keepdims=True)
+    if ((scores == kth).sum(axis=1) == (picked == kth).sum(axis=1)).all():
+        # stable order: by descending score, then ascending column index
+        order = np.lexsort((part, -picked), axis=1)
+        return np.take_along_axis(part, order, axis=1)
+    return _top_k_ties(scores, k)
+
+
+def _top_k_ties(scores, k):
+    """top_k for rows where equal scores straddle the k-th place (the general, slower way)."""
+    r, c = scores.shape
     # the k-th largest value of each row; everything above it is in, ties fill up by index
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
     above = scores > kth
@@ -246,8 +260,12 @@ def top_k(scores, k):
     return np.take_along_axis(cols, order, axis=1)
 
 
-def _row_chunks(relevance, scores, chunk_rows=None):
-    """Yield ``(rel, sco)`` dense float chunks of rows; validates shapes once."""
+def _row_chunks(relevance, scores, chunk_rows=None, dense=True):
+    """Yield ``(start, stop, rel, sco)`` chunks of rows; validates shapes once.
+
+    ``rel`` is a dense float array, or with ``dense=False`` and sparse relevance a CSR chunk
+    (cheaper: only the top k of each row is looked up in it).
+    """
     if callable(scores):
         score_shape = None
     else:
@@ -267,7 +285,11 @@ def _row_chunks(relevance, scores, chunk_rows=None):
     for start in range(0, n, step):
         stop = min(n, start + step)
         rel = rel_src[start:stop]
-        rel = rel.toarray() if sp.issparse(rel) else rel
+        if sp.issparse(rel) and not dense:
+            rel.sort_indices()
+            rel.eliminate_zeros()
+        elif sp.issparse(rel):
+            rel = rel.toarray()
         if callable(scores):
             sco = np.asarray(scores(start, stop))
             if sco.shape != (stop - start, c):
@@ -277,16 +299,33 @@ def _row_chunks(relevance, scores, chunk_rows=None):
             sco = scores[start:stop]
             sco = sco.toarray() if sp.issparse(sco) else np.asarray(sco)
         sco = sco.astype(np.float64, copy=False)
-        if np.isnan(sco).any():
-            r, j = np.argwhere(np.isnan(sco))[0]
-            raise DataMismatch(f"scores: NaN at row {start + int(r)}, column {int(j)}")
-        rel = _as_array(rel, "relevance").astype(np.float64, copy=False)
+        if np.isnan(np.add.reduce(sco, axis=None)):  # one cheap pass; locate only when needed
+            if np.isnan(sco).any():
+                r, j = np.argwhere(np.isnan(sco))[0]
+                raise DataMismatch(f"scores: NaN at row {start + int(r)}, column {int(j)}")
+        if not sp.issparse(rel):
+            rel = _as_array(rel, "relevance").astype(np.float64, copy=False)
         yield start, stop, rel, sco
 
 
 def _ranked_hits(rel, sco, k):
+    """Top-k columns of each row and the relevance found there: ((r, k) ints, (r, k) floats)."""
     top = top_k(sco, k)
-    return top, np.take_along_axis(rel, top, axis=1)
+    if not sp.issparse(rel):
+        return top, np.take_along_axis(rel, top, axis=1)
+    # look the top k up among the row's stored entries: keys row * c + column, sorted in CSR
+    c = rel.shape[1]
+    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
+    keys = rows * c + rel.indices
+    wanted = (np.arange(rel.shape[0], dtype=np.int64)[:, None] * c + top).ravel()
+    pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    found = (keys[pos] == wanted) if len(keys) else np.zeros(wanted.shape, bool)
+    values = np.where(found, rel.data[pos] if len(keys) else 0.0, 0.0)
+    return top, values.reshape(top.shape).astype(np.float64)
+
+
+def _relevant_per_row(rel):
+    return np.diff(rel.indptr) if sp.issparse(rel) else (rel > 0).sum(axis=1)
 
 
 def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
@@ -298,10 +337,13 @@ def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
     A row without relevant candidates scores 0 (as in ml_metrics). Ties: see the module docstring.
     """
     out = []
-    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
+    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows, dense=False):
+        if sp.issparse(rel):
+            rel.data = (rel.data > 0).astype(np.float64)
+            rel.eliminate_zeros()
         _, hits = _ranked_hits(rel, sco, k)
         hits = hits > 0
-        n_rel = (rel > 0).sum(axis=1)
+        n_rel = _relevant_per_row(rel)
         prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
         denom = np.minimum(n_rel, k)
         total = (prec * hits).sum(axis=1)
@@ -333,7 +375,7 @@ def precision_at_k_rows(relevance, scores, k=10, chunk_rows=None):
     """Fraction of relevant candidates among each row's top k: (n,) floats; shapes as in
     :func:`ap_at_k_rows`. The denominator is ``min(k, c)``."""
     out = []
-    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
+    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows, dense=False):
         _, hits = _ranked_hits(rel, sco, k)
         out.append((hits > 0).sum(axis=1) / max(1, hits.shape[1]))
     return np.concatenate(out)
@@ -366,3 +408,63 @@ def ndcg_at_k_rows(relevance, scores, k=10, chunk_rows=None):
 def ndcg_at_k(relevance, scores, k=10, chunk_rows=None):
     """Mean NDCG@k over rows; see :func:`ndcg_at_k_rows`."""
     return float(ndcg_at_k_rows(relevance, scores, k, chunk_rows).mean())
+
+
+# ------------------------------------------------------------------------ recommendation
+def ranking_report(relevance, scores, k=500, chunk_rows=None, with_auc=True):
+    """All ranking metrics of a recommendation run in one pass over chunks of users.
+
+    relevance : (n_users, n_items) 0/1, dense or sparse (> 0 is relevant); scores : (n_users,
+    n_items) floats or a callable ``scores(start, stop)`` (computed chunk by chunk, so a full
+    users x items matrix never exists). Only users with at least one relevant item count.
+    Returns ``map``, ``precision``, ``ndcg`` (at k, as in :func:`ap_at_k_rows`, :func:`precision_at_k_rows`,
+    :func:`ndcg_at_k_rows`), ``adiv`` (distinct items in any user's top k / n_items) and, with
+    ``with_auc``, the per-user ``roc_auc`` (Mann-Whitney, average ranks for ties) and ``pr_auc``
+    (average precision over the full ranking, ties by column index), averaged over users that
+    have both relevant and irrelevant items. ``n_users`` is the number of users counted.
+    """
+    sums = {"map": 0.0, "precision": 0.0, "ndcg": 0.0, "roc_auc": 0.0, "pr_auc": 0.0}
+    n_users = n_auc = 0
+    recommended = None
+    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
+        keep = (rel > 0).any(axis=1)
+        if not keep.any():
+            continue
+        rel, sco = (rel[keep] > 0), sco[keep]
+        top = top_k(sco, k)
+        hits = np.take_along_axis(rel, top, axis=1)
+        kk = top.shape[1]
+        n_rel = rel.sum(axis=1)
+        ranks = np.arange(1, kk + 1)
+        sums["map"] += ((np.cumsum(hits, axis=1) / ranks * hits).sum(axis=1) / np.minimum(n_rel, k)).sum()
+        sums["precision"] += (hits.sum(axis=1) / max(1, kk)).sum()
+        discount = 1.0 / np.log2(ranks + 1)
+        ideal = np.cumsum(discount)[np.minimum(n_rel, kk) - 1]
+        sums["ndcg"] += ((hits * discount).sum(axis=1) / ideal).sum()
+        if recommended is None:
+            recommended = np.zeros(rel.shape[1], dtype=bool)
+        recommended[np.unique(top)] = True
+        n_users += len(rel)
+        if with_auc:
+            both = n_rel < rel.shape[1]
+            if both.any():
+                r, s, p = rel[both], sco[both], n_rel[both]
+                from scipy.stats import rankdata
+                rank = rankdata(s, axis=1)  # ascending, ties averaged
+                neg = r.shape[1] - p
+                sums["roc_auc"] += (((rank * r).sum(axis=1) - p * (p + 1) / 2) / (p * neg)).sum()
+                order = np.argsort(-s, axis=1, kind="stable")
+                ranked = np.take_along_axis(r, order, axis=1)
+                prec = np.cumsum(ranked, axis=1) / np.arange(1, r.shape[1] + 1)
+                sums["pr_auc"] += ((prec * ranked).sum(axis=1) / p).sum()
+                n_auc += len(r)
+    if n_users == 0:
+        raise DataMismatch("relevance: no user has a relevant item: nothing to evaluate")
+    out = {name: sums[name] / n_users for name in ("map", "precision", "ndcg")}
+    out["adiv"] = float(recommended.mean())
+    if with_auc:
+        out["roc_auc"] = sums["roc_auc"] / n_auc if n_auc else float("nan")
+        out["pr_auc"] = sums["pr_auc"] / n_auc if n_auc else float("nan")
+    out["n_users"] = n_users
+    out["k"] = int(k)
+    return {key: float(v) if key not in ("n_users", "k") else v for key, v in out.items()}

@@ -225,3 +225,33 @@ def test_ranking_input_errors():
         M.map_at_k(REL, np.where(SCO > 0.85, np.nan, SCO), 3)
     with pytest.raises(DataMismatch, match="returned shape"):
         M.map_at_k(REL, lambda a, b: np.zeros((b - a, 2)), 3)
+
+
+def test_ranking_report_matches_per_user_references():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    rel = (rng.random((120, 300)) < 0.04).astype(float)
+    rel[5] = 0  # a user without relevant items is not counted
+    rel[7] = 1  # nor in the AUCs a user with only relevant items
+    sco = rng.normal(size=(120, 300))
+    sco[3, :10] = sco[3, 10]  # ties
+    report = M.ranking_report(sp.csr_matrix(rel), lambda a, b: sco[a:b], k=50, chunk_rows=17)
+    keep = rel.sum(axis=1) > 0
+    auc_rows = [i for i in range(120) if keep[i] and rel[i].sum() < 300]
+    expected = {
+        "map": np.mean([M.average_precision_at_k(np.flatnonzero(rel[i]), np.argsort(-sco[i], kind="stable"), 50)
+                        for i in range(120) if keep[i]]),
+        "precision": M.precision_at_k_rows(rel, sco, 50)[keep].mean(),
+        "ndcg": M.ndcg_at_k_rows(rel, sco, 50)[keep].mean(),
+        "roc_auc": np.mean([roc_auc_score(rel[i], sco[i]) for i in auc_rows]),
+        "adiv": len(np.unique(M.top_k(sco[keep], 50))) / 300,
+    }
+    for key, value in expected.items():
+        assert report[key] == pytest.approx(value, abs=1e-12), key
+    # average precision over the whole ranking equals sklearn's where no ties are involved
+    no_ties = [i for i in auc_rows if i != 3]
+    ap = np.mean([average_precision_score(rel[i], sco[i]) for i in no_ties])
+    report_no_ties = M.ranking_report(sp.csr_matrix(rel[no_ties]), sco[no_ties], k=50)
+    assert report_no_ties["pr_auc"] == pytest.approx(ap, abs=1e-12)
+    assert report["n_users"] == int(keep.sum())

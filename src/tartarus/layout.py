@@ -12,7 +12,12 @@ The names follow the original Tartarus layout so that its published datasets wor
     patches/patches_{set}_{ds}_{n}x{s}.hdf5
     train_data/X_{set}_{suffix}_{ds}.npy|.npz (+ items_index_{set}_{suffix}_{ds}.tsv)
     train_data/vocabulary_{suffix}_{ds}.tsv  params_{suffix}_{ds}.json  embedding_weights_{suffix}_{ds}.npy
-    splits/params_{fact}_{dim}_{ds}.json  how computed targets (d2v) were made
+    splits/params_{fact}_{dim}_{ds}.json  how computed targets (d2v, als, pmi) were made
+    splits/interactions_{ds}.npz        user x item play counts (CSR), imported from a triplets file
+    splits/interactions_users_{ds}.tsv  splits/interactions_items_{ds}.tsv  its row / column ids
+    splits/interactions_params_{ds}.json  how the interactions were imported
+    splits/matrix_{val|test}_{ds}.npz   held-out items x users interactions (cold-start evaluation)
+    splits/user_factors_{fact}_{dim}_{ds}.npy  splits/class_factors_{fact}_{dim}_{ds}.npy
     models/model_N/  models/trained_models.tsv
     predictions/pred_{model}_{set}.npy + index_pred_{model}_{set}.tsv
     results/{model}_{set}.json  results/results.tsv
@@ -132,6 +137,45 @@ class DataLayout:
     def target_params(self, fact, dim, ds):
         """Every parameter the targets ``y_*_{fact}_{dim}_{ds}`` were made with (JSON)."""
         return self.splits_dir / f"params_{fact}_{dim}_{ds}.json"
+
+    # interactions and latent factors (tartarus.factors)
+    def interactions_matrix(self, ds):
+        """Imported play counts, users x items CSR float32 (rows: ``interaction_users``, columns: ``interaction_items``)."""
+        return self.splits_dir / f"interactions_{ds}.npz"
+
+    def interaction_users(self, ds):
+        """User ids of the rows of ``interactions_matrix``, one a line."""
+        return self.splits_dir / f"interactions_users_{ds}.tsv"
+
+    def interaction_items(self, ds):
+        """Item ids of the columns of ``interactions_matrix``, one a line."""
+        return self.splits_dir / f"interactions_items_{ds}.tsv"
+
+    def interactions_params(self, ds):
+        """How the interactions matrix was imported: source, columns, filters, counts (JSON)."""
+        return self.splits_dir / f"interactions_params_{ds}.json"
+
+    def eval_matrix(self, set_, ds):
+        """Held-out interactions of a split, items x users CSR (rows: items_index order, columns: users)."""
+        return self.splits_dir / f"matrix_{set_}_{ds}.npz"
+
+    def matrix_test(self, ds):
+        return self.eval_matrix("test", ds)
+
+    def matrix_val(self, ds):
+        return self.eval_matrix("val", ds)
+
+    def user_factors(self, fact, dim, ds):
+        """User latent factors, float32 ``(n_users, dim)`` in ``interaction_users`` order."""
+        return self.splits_dir / f"user_factors_{fact}_{dim}_{ds}.npy"
+
+    def class_factors(self, fact, dim, ds):
+        """Class latent factors of a PMI item x class factorisation, float32 ``(n_classes, dim)``."""
+        return self.splits_dir / f"class_factors_{fact}_{dim}_{ds}.npy"
+
+    def factor_params(self, fact, dim, ds):
+        """Every parameter the factors ``y_*_{fact}_{dim}_{ds}`` were made with (the targets' params JSON)."""
+        return self.target_params(fact, dim, ds)
 
     # audio features
     def spectrograms_dir(self, ds):

@@ -130,6 +130,34 @@ def cmd_text(args):
     print(paths.summary())
 
 
+def cmd_interactions(args):
+    from .factors import import_interactions
+
+    def column(value):
+        return int(value) if value is not None and value.lstrip("-").isdigit() else value
+
+    report = import_interactions(args.file, _layout(args), args.dataset, user_col=column(args.user_col),
+                                 item_col=column(args.item_col), count_col=column(args.count_col),
+                                 sep=args.sep, min_user=args.min_user, min_item=args.min_item)
+    print(report.summary())
+
+
+def cmd_factors(args):
+    from .factors import factorize
+    params = dict(parse_param(p) for p in args.param)
+    if args.all_items:
+        params["targets_all_items"] = True
+    report = factorize(_layout(args), args.dataset, method=args.method, dim=args.dim, seed=args.seed, **params)
+    print(report.summary())
+
+
+def parse_param(text):
+    """``name=value`` for factorisation parameters, the value read as a literal (never run)."""
+    from .config import parse_override
+    (name,), value = parse_override(text)
+    return name, value
+
+
 def cmd_pipeline(args):
     from .pipeline import run_dummy_pipeline
     run_dummy_pipeline(_layout(args), _registry(args), n_epochs=args.epochs, verbose=1)
@@ -217,6 +245,27 @@ def build_parser():
     p.add_argument("--dim", type=int, help="d2v: size of the tag vectors (default 40)")
     p.add_argument("--tags", help="d2v: tags file (default index/tags_{ds}.tsv)")
     p.add_argument("--seed", type=int, help="random seed (default: the dataset entry's)")
+
+    p = add("interactions", cmd_interactions, "import (user, item, count) triplets as a sparse user x item matrix")
+    p.add_argument("action", choices=("import",))
+    p.add_argument("file", help="TSV or CSV (also .gz) of user, item, count rows")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--user-col", default="0", help="column of the user id: position (0-based) or header name")
+    p.add_argument("--item-col", default="1", help="column of the item id")
+    p.add_argument("--count-col", default="2", help="column of the play count")
+    p.add_argument("--sep", help="separator (default: tab for .tsv, comma for .csv, else sniffed)")
+    p.add_argument("--min-user", type=int, default=1, help="drop users with fewer distinct items")
+    p.add_argument("--min-item", type=int, default=1, help="drop items with fewer distinct users")
+
+    p = add("factors", cmd_factors, "item and user latent factors from the train items' interactions (cold start)")
+    p.add_argument("dataset")
+    p.add_argument("--method", choices=("als", "pmi"), default="als")
+    p.add_argument("--dim", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--all-items", action="store_true",
+                   help="factorise all items' interactions to give val/test targets too (the seed's protocol)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="method parameter, e.g. regularization=0.1, iterations=15, alpha=1.0, pmi_source='class'")
 
     p = add("pipeline", cmd_pipeline, "the seed's dummy chain: audio, text and fused models, and a table comparing them")
     p.add_argument("which", choices=("dummy",))

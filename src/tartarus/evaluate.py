@@ -306,11 +306,95 @@ def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=
     return results
 
 
+def _aligned_predictions(layout, model_id, set_, split_ids):
+    """Saved predictions of ``model_id`` with rows in ``split_ids`` order (absent items: NaN rows)."""
+    cmd = layout.cli("predict", model_id, "-s", set_)
+    scores = np.asarray(fileio.load_npy(layout.prediction(model_id, set_), cmd), dtype=np.float64)
+    pred_ids = fileio.read_lines(layout.prediction_index(model_id, set_), cmd)
+    if len(pred_ids) != len(scores):
+        raise DataMismatch(f"{layout.prediction_index(model_id, set_)} has {len(pred_ids)} ids but "
+                           f"{layout.prediction(model_id, set_)} has {len(scores)} rows")
+    row_of = {item: i for i, item in enumerate(pred_ids)}
+    out = np.full((len(split_ids), scores.shape[1]), np.nan)
+    present = [i for i, item in enumerate(split_ids) if item in row_of]
+    out[present] = scores[[row_of[split_ids[i]] for i in present]]
+    return out, [item for item in split_ids if item not in row_of]
+
+
+def recommendation_scores(item_factors, user_factors):
+    """``scores(start, stop)``: users' factors times L2-normalised predicted item factors."""
+    items = item_factors / np.maximum(np.linalg.norm(item_factors, axis=1, keepdims=True), 1e-12)
+    users = np.asarray(user_factors, dtype=np.float64)
+    return lambda start, stop: users[start:stop] @ items.T
+
+
+def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0):
+    """Cold-start recommendation metrics of ``model_id``'s predicted item factors on ``set_``.
+
+    For every user with an interaction in ``matrix_{set}_{ds}.npz`` (items x users) the held-out
+    items are ranked by (user factor) . (normalised predicted item factor); MAP@k, P@k, nDCG@k,
+    ADiv@k, ROC-AUC and PR-AUC come from :func:`M.ranking_report`, chunked over users.
+    Baselines on the same users: ``random`` (seeded uniform scores) and ``popularity`` (the held-out
+    items ranked by their number of listeners in the held-out matrix itself: an upper bound for
+    any non-personalised ranking, since no model can know it for new items).
+    """
+    experiment = experiment or _experiment_of(layout, model_id)
+    ds = experiment.dataset
+    k = experiment.evaluating.map_k
+    split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
+    matrix = fileio.load_sparse(layout.eval_matrix(set_, ds.dataset),
+                                layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
+    if matrix.shape[0] != len(split_ids):
+        raise DataMismatch(f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[0]} item rows but "
+                           f"{layout.items_index(set_, ds.dataset)} lists {len(split_ids)} items")
+    users = fileio.load_npy(layout.user_factors(ds.fact, ds.dim, ds.dataset),
+                            layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
+    if users.shape[0] != matrix.shape[1]:
+        raise DataMismatch(f"{layout.user_factors(ds.fact, ds.dim, ds.dataset)} has {users.shape[0]} users but "
+                           f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[1]} user columns")
+    predicted, missing = _aligned_predictions(layout, model_id, set_, split_ids)
+    if missing:  # items without a prediction cannot be ranked: leave them out of the candidates
+        keep = ~np.isnan(predicted).any(axis=1)
+        predicted, matrix = predicted[keep], matrix[np.flatnonzero(keep)]
+    relevance = (matrix.T.tocsr() > 0).astype(np.float64)
+    report = M.ranking_report(relevance, recommendation_scores(predicted, users), k=k)
+    rng = np.random.default_rng(seed)
+    random_scores = rng.random(relevance.shape)  # small: evaluated users x held-out items
+    popularity = np.asarray(relevance.sum(axis=0)).ravel()
+    baselines = {
+        "random": M.ranking_report(relevance, random_scores, k=k),
+        "popularity": M.ranking_report(relevance, lambda a, b: np.broadcast_to(popularity, (b - a, len(popularity))), k=k),
+    }
+    results = {"evaluation": "recommendation", "k": k, "n_items": int(relevance.shape[1]), **report,
+               "map_at_k": report["map"], "baselines": baselines, "missing_items": missing}
+    if write:
+        write_results(layout, model_id, set_, results, experiment_name=experiment.name,
+                      extra={"dataset": ds.dataset, "fact": ds.fact, "dim": ds.dim})
+    if verbose:
+        print(format_recommendation({"model": model_id, "set": set_, **results}))
+    return results
+
+
+def format_recommendation(results):
+    """The model's ranking metrics beside the random and popularity baselines, as text."""
+    keys = ("map", "precision", "ndcg", "adiv", "roc_auc", "pr_auc")
+    k = results["k"]
+    names = {"map": f"MAP@{k}", "precision": f"P@{k}", "ndcg": f"nDCG@{k}", "adiv": f"ADiv@{k}",
+             "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
+    lines = [f"recommendation evaluation | model {results.get('model')} | set {results.get('set')} | "
+             f"{results['n_users']} users, {results['n_items']} items",
+             f"  {'':<12}" + "".join(f"{names[key]:>11}" for key in keys)]
+    rows = [(results.get("model", "model"), results)] + list(results["baselines"].items())
+    for name, r in rows:
+        lines.append(f"  {name:<12}" + "".join(f"{r[key]:>11.4f}" for key in keys))
+    return "\n".join(lines)
+
+
 def evaluate_model(layout, model_id, sets=("test",), verbose=1, predict_first=True):
     """Predict (unless ``predict_first`` is false) and evaluate a trained model on each split.
 
-    Returns ``{set: results}``. An experiment whose evaluation is ``recommendation`` is predicted
-    but not evaluated yet (a note is printed and its entry is None).
+    Returns ``{set: results}``; a ``recommendation`` experiment is evaluated by
+    :func:`evaluate_recommendation`, every other kind by :func:`evaluate_saved`.
     """
     experiment = _experiment_of(layout, model_id)
     if predict_first:
@@ -319,10 +403,7 @@ def evaluate_model(layout, model_id, sets=("test",), verbose=1, predict_first=Tr
     out = {}
     for set_ in sets:
         if experiment.dataset.evaluation == "recommendation":
-            if verbose:
-                print(f"{model_id} {set_}: recommendation evaluation is not implemented yet; "
-                      f"predictions are in {layout.prediction(model_id, set_)}")
-            out[set_] = None
+            out[set_] = evaluate_recommendation(layout, model_id, set_, experiment, write=True, verbose=verbose)
             continue
         out[set_] = evaluate_saved(layout, model_id, set_, experiment, write=True, verbose=verbose)
     return out

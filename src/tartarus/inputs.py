@@ -82,7 +82,30 @@ def feature_stats(path, chunk=256):
     return float(mean), float(math.sqrt(max(total_sq / count - mean * mean, 1e-12)))
 
 
-class PatchDataset(keras.utils.PyDataset):
+class ShuffledBatches(keras.utils.PyDataset):
+    """Batch bookkeeping shared by the feeds: a row order reshuffled every epoch from a seed."""
+
+    def _init_order(self, n_rows, batch_size, shuffle, seed):
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(n_rows)
+        if shuffle:
+            self.rng.shuffle(self.order)
+
+    def __len__(self):
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def batch_rows(self, i):
+        """Rows of batch ``i``, ascending (what an HDF5 read and a CSR slice want)."""
+        return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+class PatchDataset(ShuffledBatches):
     """Batches of (patches, targets) from an HDF5 file, shuffled over the whole set each epoch.
 
     path : patches file; targets : (n_items, dim) aligned with ``item_ids``;
@@ -106,10 +129,6 @@ class PatchDataset(keras.utils.PyDataset):
         # file rows of the patches used (all of them, unless ``subset`` selects some items)
         self.file_rows = np.flatnonzero(self.alignment.patch_rows >= 0)
         self.targets = targets[self.alignment.patch_rows[self.file_rows]]
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(self.targets))
         self._file = None
         self._lock = threading.Lock()
         with h5py.File(self.path, "r") as f:
@@ -123,11 +142,7 @@ class PatchDataset(keras.utils.PyDataset):
             if len(self.file_rows) < len(self.features):
                 self.features = self.features[self.file_rows]
                 self.file_rows = np.arange(len(self.file_rows))
-        if shuffle:
-            self.rng.shuffle(self.order)
-
-    def __len__(self):
-        return math.ceil(len(self.order) / self.batch_size)
+        self._init_order(len(self.targets), batch_size, shuffle, seed)
 
     def _read(self, idx):
         if self.features is not None:
@@ -140,12 +155,8 @@ class PatchDataset(keras.utils.PyDataset):
         return np.stack([feats[i] for i in idx])
 
     def __getitem__(self, i):
-        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        idx = self.batch_rows(i)
         return self._read(self.file_rows[idx]), self.targets[idx]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.rng.shuffle(self.order)
 
     def close(self):
         if self._file is not None:
@@ -229,7 +240,7 @@ def take_rows(x, rows):
     return block if np.issubdtype(block.dtype, np.integer) else block.astype(np.float32, copy=False)
 
 
-class VectorDataset(keras.utils.PyDataset):
+class VectorDataset(ShuffledBatches):
     """Batches of (inputs, targets) from in-memory arrays, one array (or CSR matrix) per model input.
 
     A sparse input is densified one batch at a time, never as a whole matrix.
@@ -242,24 +253,12 @@ class VectorDataset(keras.utils.PyDataset):
         for x in self.inputs:
             if x.shape[0] != len(self.targets):
                 raise DataMismatch(f"an input has {x.shape[0]} rows but there are {len(self.targets)} targets")
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(self.targets))
-        if shuffle:
-            self.rng.shuffle(self.order)
-
-    def __len__(self):
-        return math.ceil(len(self.order) / self.batch_size)
+        self._init_order(len(self.targets), batch_size, shuffle, seed)
 
     def __getitem__(self, i):
-        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        idx = self.batch_rows(i)
         xs = tuple(take_rows(x, idx) for x in self.inputs)
         return (xs if len(xs) > 1 else xs[0]), self.targets[idx]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.rng.shuffle(self.order)
 
 
 def iter_vector_batches(inputs, batch_size=256):

@@ -28,6 +28,14 @@ def test_dummy_pipeline_fusion_matches_or_beats_each_modality(tmp_path, capsys):
     assert accuracy["dummy_audio"] > 0.6 and accuracy["dummy_text_vsm"] > 0.6 and accuracy["dummy_text_w2v"] > 0.5
     best_single = max(accuracy["dummy_audio"], accuracy["dummy_text_vsm"], accuracy["dummy_text_w2v"])
     assert accuracy["dummy_multimodal"] >= best_single, accuracy
+    # layer embeddings of the text CNN and of the two-input fusion model, by name
+    root = str(layout.root)
+    assert main(["predict", "model_3", "-l", "dense_1", "-s", "test", "--data-dir", root]) == 0
+    assert main(["predict", "model_4", "-l", "concat", "-s", "test", "--data-dir", root]) == 0
+    fused = load_npy(layout.x("test", "model_4-pred_concat", "DUMMY"))
+    assert fused.shape == (12, 3 + 128) and np.isfinite(fused).all()
+    # the concatenated inputs are L2-normalised: each half has unit norm
+    assert np.allclose(np.linalg.norm(fused[:, :3], axis=1), 1, atol=1e-5)
 
 
 def test_text_models_on_the_real_super_lyrics(super_root):

@@ -273,31 +273,22 @@ def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=
     """
     experiment = experiment or _experiment_of(layout, model_id)
     ds = experiment.dataset
-    cmd = layout.cli("predict", model_id, "-s", set_)
-    scores = fileio.load_npy(layout.prediction(model_id, set_), cmd)
-    pred_ids = fileio.read_lines(layout.prediction_index(model_id, set_), cmd)
-    if len(pred_ids) != len(scores):
-        raise DataMismatch(f"{layout.prediction_index(model_id, set_)} has {len(pred_ids)} ids but "
-                           f"{layout.prediction(model_id, set_)} has {len(scores)} rows")
     split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
     y = fileio.load_npy(layout.y(set_, ds.fact, ds.dim, ds.dataset))
     if len(split_ids) != len(y):
         raise DataMismatch(f"{layout.items_index(set_, ds.dataset)} has {len(split_ids)} ids but "
                            f"{layout.y(set_, ds.fact, ds.dim, ds.dataset)} has {len(y)} rows")
-    row_of = {item: i for i, item in enumerate(split_ids)}
-    unknown = [item for item in pred_ids if item not in row_of]
-    if unknown:
-        raise DataMismatch(f"{layout.prediction_index(model_id, set_)}: {len(unknown)} id(s) not in "
-                           f"{layout.items_index(set_, ds.dataset)}, e.g. {unknown[:3]}")
-    y_true = y[[row_of[item] for item in pred_ids]]
+    aligned, missing = _aligned_predictions(layout, model_id, set_, split_ids)
+    absent = set(missing)
+    rows = [i for i, item in enumerate(split_ids) if item not in absent]
+    scores, y_true = aligned[rows], y[rows]
     labels = None
     label_file = layout.genre_labels(ds.dataset)
     if label_file.exists():
         names = fileio.read_lines(label_file)
         labels = names if len(names) == np.asarray(scores).reshape(len(scores), -1).shape[1] else None
     results = evaluate_scores(y_true, scores, ds.evaluation, labels=labels, k=experiment.evaluating.map_k)
-    present = set(pred_ids)
-    results["missing_items"] = [item for item in split_ids if item not in present]
+    results["missing_items"] = missing
     if write:
         write_results(layout, model_id, set_, results, experiment_name=experiment.name,
                       extra={"dataset": ds.dataset, "fact": ds.fact, "dim": ds.dim})
@@ -314,6 +305,12 @@ def _aligned_predictions(layout, model_id, set_, split_ids):
     if len(pred_ids) != len(scores):
         raise DataMismatch(f"{layout.prediction_index(model_id, set_)} has {len(pred_ids)} ids but "
                            f"{layout.prediction(model_id, set_)} has {len(scores)} rows")
+    in_split = set(split_ids)
+    unknown = [item for item in pred_ids if item not in in_split]
+    if unknown:
+        raise DataMismatch(f"{layout.prediction_index(model_id, set_)}: {len(unknown)} id(s) not in the "
+                           f"{set_} split's items_index, e.g. {unknown[:3]}")
+    scores = scores.reshape(len(scores), -1)
     row_of = {item: i for i, item in enumerate(pred_ids)}
     out = np.full((len(split_ids), scores.shape[1]), np.nan)
     present = [i for i, item in enumerate(split_ids) if item in row_of]

@@ -8,7 +8,7 @@ import soundfile as sf
 
 from tartarus import fileio
 from tartarus.datasets import DUMMY, DUMMY_CLASSES, generate_dummy, load_split, plan_dummy
-from tartarus.datasets.dummy import CLASS_TAGS, CLASS_WORDS
+from tartarus.datasets.dummy import CLASS_TAGS, CLASS_WORDS, SHARED_WORDS, WEAK_TEXT_DECOY_WORDS
 from tartarus.errors import ConfigError
 from tartarus.layout import SETS, DataLayout
 
@@ -88,11 +88,17 @@ def test_splits_targets_and_balance(data):
 def test_hidden_plan_is_complementary():
     plan = plan_dummy(0)
     weak = plan.weak_audio()
+    weak_text = plan.weak_text()
     for set_ in SETS:
         in_set = plan.split == set_
         assert 0 < weak[in_set].sum() <= 0.25 * in_set.sum()
+        assert 0 < weak_text[in_set].sum() <= 0.25 * in_set.sum()
+        per_class = np.bincount(plan.classes[weak_text & in_set], minlength=3)
+        assert per_class.max() - per_class.min() <= 1  # weak texts say nothing about the class
     assert (plan.text_strength[weak] >= 0.7).all()
     assert (plan.text_strength[~weak] < 0.5).any()
+    assert not (weak & weak_text).any()  # no item is weak in both modalities
+    assert (plan.decoy != plan.classes).all()
     assert (plan.rhythm[~weak] == plan.classes[~weak]).all()
     assert ((plan.rhythm != plan.classes) | (plan.timbre != plan.classes) | (plan.pitch != plan.classes))[weak].any()
 
@@ -132,23 +138,56 @@ def test_audio_is_learnable(data):
     assert accuracy >= 0.6, f"test accuracy {accuracy:.2f} (chance 0.33)"
 
 
+def _texts(layout):
+    return {item: (layout.text_dir / name).read_text(encoding="utf-8")
+            for item, name in fileio.read_tsv(layout.text_index(DUMMY), ncols=2)}
+
+
 def test_text_carries_class_words(data):
     layout, _ = data
     plan = plan_dummy(0)
-    texts = {item: (layout.text_dir / name).read_text(encoding="utf-8")
-             for item, name in fileio.read_tsv(layout.text_index(DUMMY), ncols=2)}
+    texts = _texts(layout)
     assert sorted(texts) == sorted(plan.ids)
     vocab = {c: {w.lower() for w in words} for c, words in CLASS_WORDS.items()}
+    assert not {w.lower() for w in SHARED_WORDS} & set().union(*vocab.values())
     right = 0
     strong = plan.text_strength >= 0.55
+    weak = plan.weak_text()
+    assert weak.any() and not (strong & weak).any()
     for i, item in enumerate(plan.ids):
         words = [w.strip(".!").lower() for w in texts[item].split()]
         counts = [sum(w in vocab[c] for w in words) for c in range(3)]
         assert len(words) >= 15
         if strong[i]:
             right += int(np.argmax(counts) == plan.classes[i])
+        if weak[i]:  # generic words and one of the decoy's: a class-word vote is misled
+            assert counts[plan.classes[i]] == 0
+            assert counts[plan.decoy[i]] == sum(counts) == WEAK_TEXT_DECOY_WORDS
+            assert sum(counts) <= 0.15 * len(words)
     assert right >= 0.9 * strong.sum()
     assert any(ch in "".join(texts.values()) for ch in "éíçãêô")
+
+
+def test_text_is_learnable_except_weak_texts(data):
+    """tf-idf + logistic regression: right on every strong text of the test split, not on the weak ones."""
+    from sklearn.linear_model import LogisticRegression
+
+    from tartarus.text.vsm import make_vectorizer
+
+    layout, _ = data
+    plan = plan_dummy(0)
+    texts = _texts(layout)
+    weak = dict(zip(plan.ids, plan.weak_text()))
+    ids_train, y_train = load_split(layout, "train")
+    ids_test, y_test = load_split(layout, "test")
+    vectorizer = make_vectorizer()
+    x_train = vectorizer.fit_transform([texts[i] for i in ids_train])
+    clf = LogisticRegression(C=10, max_iter=2000).fit(x_train, y_train.argmax(axis=1))
+    right = clf.predict(vectorizer.transform([texts[i] for i in ids_test])) == y_test.argmax(axis=1)
+    is_weak = np.array([weak[i] for i in ids_test])
+    assert is_weak.any() and right[~is_weak].all()
+    assert right[is_weak].mean() <= 0.5  # the weak texts are not learnable from the text alone
+    assert 0.6 <= right.mean() < 1.0
 
 
 def test_tags_follow_classes(data):

@@ -7,15 +7,17 @@ dummy family read, in the layout of a real data root (see ``tartarus.layout``):
   train/val/test item indexes with one-hot ``y_{set}_class_3_DUMMY.npy`` targets;
 * audio: mono 16-bit WAV clips whose genre is audible through rhythm (onset pattern and
   percussion), timbre (waveform, envelope, noise texture) and pitch range;
-* text: a few sentences per item whose vocabulary depends on the genre (with accented words);
+* text: a few sentences per item whose vocabulary depends on the genre (with accented words), or,
+  for weak-text items, generic words plus one word of another genre;
 * tags: genre-driven tag sets;
 * interactions: users who mostly listen to one or two preferred genres, with play counts.
 
-The evidence is deliberately partly complementary: about one item in five has *weak audio*
-(two or all three of its audio aspects borrowed from a decoy genre) and strong text, while some
-strong-audio items have weak text. These hidden per-item strengths are
-not written to any file; ``plan_dummy(seed, n_items)`` recomputes them from the seed, so tests
-and later experiments can check that fusing modalities helps where one of them is weak.
+The evidence is deliberately complementary: in every split one item in five has *weak audio*
+(two or all three of its audio aspects borrowed from a decoy genre) and strong text, and another
+one in five, spread evenly over the genres, has strong audio and *weak text* (no word of its own
+genre, one of the decoy's). No item is weak in both. These hidden per-item strengths are not
+written to any file; ``plan_dummy(seed, n_items)`` recomputes them from the seed, so tests and
+later experiments can check that fusing modalities helps where one of them is weak.
 
 Generation is vectorised numpy and takes a few seconds for the default 60 clips of 20 s. The same
 arguments give byte-identical files on one machine; numpy's vectorised float32 math may round a
@@ -41,6 +43,9 @@ CLASSES = ("techno", "folk", "ambient")
 FACT = "class"
 SPLIT_FRACTIONS = {"val": 0.2, "test": 0.2}  # the rest is train
 WEAK_AUDIO_FRACTION = 0.2
+WEAK_TEXT_FRACTION = 0.2  # of each split, taken among the strong-audio items
+WEAK_TEXT_BELOW = 0.5  # text_strength below this: a weak (misleading) text
+WEAK_TEXT_DECOY_WORDS = 1  # a weak text's only topical words, all of the decoy class
 
 # random streams: each part of the dataset draws from its own generator, so that changing one
 # parameter (say n_users) leaves the other parts byte-identical
@@ -115,6 +120,10 @@ class DummyPlan:
         """Boolean mask of the items whose audio cues are weak or misleading."""
         return self.audio_strength < 0.6
 
+    def weak_text(self):
+        """Boolean mask of the items whose text is uninformative or misleading."""
+        return self.text_strength < WEAK_TEXT_BELOW
+
 
 def plan_dummy(seed=0, n_items=60):
     """Classes, splits and hidden cue strengths of the dummy dataset for ``seed`` and ``n_items``."""
@@ -148,7 +157,19 @@ def plan_dummy(seed=0, n_items=60):
         members = np.flatnonzero(split == set_)
         weak[rng.choice(members, int(round(WEAK_AUDIO_FRACTION * len(members))), replace=False)] = True
     audio_strength = np.where(weak, rng.uniform(0.15, 0.5, n_items), rng.uniform(0.7, 1.0, n_items))
-    weak_text = rng.random(n_items) < 0.3
+    # weak text: in every split the same share of items, all with strong audio (so that audio and
+    # text never fail on the same item) and spread evenly over the classes (so that a vague text
+    # says nothing about the class): round r takes each class's r-th item by ``order``
+    order = rng.random(n_items)
+    weak_text = np.zeros(n_items, dtype=bool)
+    for set_ in SETS:
+        members = np.flatnonzero((split == set_) & ~weak)
+        rounds = np.empty(len(members))
+        for c in range(n_classes):
+            in_class = classes[members] == c
+            rounds[in_class] = np.argsort(np.argsort(order[members][in_class]))
+        n_weak = int(round(WEAK_TEXT_FRACTION * np.sum(split == set_)))
+        weak_text[members[np.lexsort((order[members], rounds))[:n_weak]]] = True
     text_strength = np.where(weak, rng.uniform(0.7, 1.0, n_items),
                              np.where(weak_text, rng.uniform(0.1, 0.4, n_items),
                                       rng.uniform(0.55, 1.0, n_items)))
@@ -307,23 +328,37 @@ def synth_clip(rng, rhythm, timbre, pitch, noise_level, seconds=20.0, sr=22050):
 
 # ----------------------------------------------------------------------------------- text
 def make_text(rng, cls, decoy, strength):
-    """A few sentences whose topical words come from ``cls`` (or, when weak, also ``decoy``)."""
-    p_topic = 0.12 + 0.38 * strength
-    p_true = 0.55 + 0.45 * strength
+    """A few sentences of function, shared and topical words; topical words name ``cls`` or ``decoy``.
+
+    A strong text (``strength >= WEAK_TEXT_BELOW``) has many topical words (a third to a half of
+    its words, the more the stronger), 80 % to all of them of its own class. A weak text is made
+    of function and shared words except for ``WEAK_TEXT_DECOY_WORDS`` topical words, all of the
+    decoy class: it says nothing of its own class and leans, faintly, the wrong way.
+    """
+    lengths = rng.integers(7, 15, size=rng.integers(3, 7))  # words per sentence
+    n_words = int(lengths.sum())
+    if strength >= WEAK_TEXT_BELOW:
+        topical = rng.random(n_words) < 0.12 + 0.38 * strength
+        own = rng.random(n_words) < 0.55 + 0.45 * strength
+    else:
+        topical = np.zeros(n_words, dtype=bool)
+        topical[rng.choice(n_words, size=min(WEAK_TEXT_DECOY_WORDS, n_words), replace=False)] = True
+        own = np.zeros(n_words, dtype=bool)
+    plain = rng.random(n_words) < 0.4  # a function word, else a shared word
+    pick = rng.random(n_words)
+    words = []
+    for k in range(n_words):
+        if topical[k]:
+            source = CLASS_WORDS[cls] if own[k] else CLASS_WORDS[decoy]
+        else:
+            source = FUNCTION_WORDS if plain[k] else SHARED_WORDS
+        words.append(source[int(pick[k] * len(source))])
+    ends = rng.random(len(lengths)) < 0.85
     sentences = []
-    for _ in range(rng.integers(3, 7)):
-        words = []
-        for _ in range(rng.integers(7, 15)):
-            u = rng.random()
-            if u < p_topic:
-                source = CLASS_WORDS[cls] if rng.random() < p_true else CLASS_WORDS[decoy]
-            elif u < p_topic + (1 - p_topic) * 0.4:
-                source = FUNCTION_WORDS
-            else:
-                source = SHARED_WORDS
-            words.append(source[rng.integers(len(source))])
-        words[0] = words[0][:1].upper() + words[0][1:]
-        sentences.append(" ".join(words) + ("." if rng.random() < 0.85 else "!"))
+    for start, length, full_stop in zip(np.cumsum(lengths) - lengths, lengths, ends):
+        sentence = words[start:start + length]
+        sentence[0] = sentence[0][:1].upper() + sentence[0][1:]
+        sentences.append(" ".join(sentence) + ("." if full_stop else "!"))
     return " ".join(sentences) + "\n"
 
 

@@ -23,7 +23,7 @@ def main(argv=None):
                         help="data root (default: $TARTARUS_DATA, else ./data)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--items", type=int, default=60, help="number of items, at least 15 (default 60)")
-    parser.add_argument("--users", type=int, default=200, help="number of listeners (default 200)")
+    parser.add_argument("--users", type=int, default=400, help="number of listeners (default 400)")
     parser.add_argument("--overwrite", action="store_true", help="rewrite the dataset if it is already there")
     args = parser.parse_args(argv)
     try:

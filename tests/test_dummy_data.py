@@ -30,7 +30,7 @@ def test_report(data):
     layout, report = data
     assert report.created and report.n_items == 60 and report.n_classes == 3
     assert (report.n_train, report.n_val, report.n_test) == (36, 12, 12)
-    assert report.n_interactions > 0 and 0 < report.n_users <= 200
+    assert report.n_interactions > 0 and 0 < report.n_users <= 400
     assert "60 items" in report.summary()
 
 

@@ -273,12 +273,12 @@ def test_als_on_dummy_groups_items_by_class(tmp_path):
     report = F.factorize(layout, "DUMMY", "als", dim=8, seed=0, regularization=0.1)
     y = fileio.load_npy(layout.y("train", "als", 8, "DUMMY"))
     users = fileio.load_npy(layout.user_factors("als", 8, "DUMMY"))
-    assert y.shape == (len(classes), 8) and users.shape == (200, 8)
+    assert y.shape == (len(classes), 8) and users.shape == (400, 8)
     same, cross, accuracy = _class_separation(y, classes)
     assert same > cross + 0.2 and accuracy >= 0.9, (same, cross, accuracy)
     assert report.split.n_users_dropped == 0
     assert fileio.load_sparse(layout.matrix_test("DUMMY")).shape == (
-        len(fileio.read_lines(layout.items_index("test", "DUMMY"))), 200)
+        len(fileio.read_lines(layout.items_index("test", "DUMMY"))), 400)
 
 
 # ----------------------------------------------------------------------------------- PMI
@@ -316,7 +316,7 @@ def test_pmi_on_dummy_cooccurrence_and_class(tmp_path):
     report = F.factorize(layout, "DUMMY", "pmi", dim=8, seed=0)
     y = fileio.load_npy(report.files["y_train"])
     assert y.shape == (len(classes), 8)
-    assert fileio.load_npy(report.files["user_factors"]).shape == (200, 8)
+    assert fileio.load_npy(report.files["user_factors"]).shape == (400, 8)
     same, cross, accuracy = _class_separation(y, classes)
     assert same > cross + 0.2 and accuracy >= 0.9, (same, cross, accuracy)
 

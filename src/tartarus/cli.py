@@ -94,6 +94,30 @@ def cmd_evaluate(args):
     evaluate_model(_layout(args), args.model, args.sets or ["test"], verbose=1)
 
 
+def cmd_recommend(args):
+    from .recommend import format_hits, recommend_items, recommend_users
+    layout = _layout(args)
+    if args.user is not None:
+        if args.query is not None:
+            raise ConfigError("give an item (or audio file) or --user, not both")
+        sets = args.sets or ["test"]
+        hits = recommend_items(layout, args.model, args.user, args.n, sets)
+        print(format_hits(hits, f"top {len(hits)} {'/'.join(sets)} items for user {args.user} ({args.model})"))
+        return
+    if args.query is None:
+        raise ConfigError("recommend needs an item id or audio file, or --user USER")
+    hits = recommend_users(layout, args.model, args.query, args.n)
+    print(format_hits(hits, f"top {len(hits)} users for {args.query} ({args.model})", kind="user"))
+
+
+def cmd_similar(args):
+    from .recommend import format_hits, similar_items
+    sets = args.sets or list(SETS)
+    hits = similar_items(_layout(args), args.model, args.query, args.k, args.layer, sets)
+    space = f"layer {args.layer}" if args.layer is not None else "output"
+    print(format_hits(hits, f"{len(hits)} items nearest to {args.query} ({args.model} {space}, cosine)"))
+
+
 def cmd_spectrograms(args):
     from .audio.runner import compute_spectrograms
     entry = _registry(args).dataset(args.dataset)
@@ -159,8 +183,9 @@ def parse_param(text):
 
 
 def cmd_pipeline(args):
-    from .pipeline import run_dummy_pipeline
-    run_dummy_pipeline(_layout(args), _registry(args), n_epochs=args.epochs, verbose=1)
+    from .pipeline import run_dummy_pipeline, run_dummy_recommendation
+    chain = run_dummy_recommendation if args.which == "dummy-rec" else run_dummy_pipeline
+    chain(_layout(args), _registry(args), n_epochs=args.epochs, verbose=1)
 
 
 def cmd_dummy_data(args):
@@ -218,6 +243,21 @@ def build_parser():
     p.add_argument("model")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
 
+    p = add("recommend", cmd_recommend, "top users for a new item or audio file, or top items for a user (--user)")
+    p.add_argument("model", help="model id of a recommendation experiment, e.g. model_1")
+    p.add_argument("query", nargs="?", metavar="ITEM_OR_AUDIO_FILE", help="an item id or an audio file")
+    p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
+    p.add_argument("--user", help="rank items for this user instead")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS,
+                   help="with --user: the candidate items' split(s); default test (the cold-start items)")
+
+    p = add("similar", cmd_similar, "the items nearest to an item or audio file by cosine")
+    p.add_argument("model", help="model id, e.g. model_1")
+    p.add_argument("query", metavar="ITEM_OR_AUDIO_FILE")
+    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p.add_argument("-l", "--layer", help="compare this layer's embeddings (index or name) instead of the outputs")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="candidate split(s); default all")
+
     p = add("spectrograms", cmd_spectrograms, "decode a dataset's audio into spectrograms (resumable)")
     p.add_argument("dataset")
     p.add_argument("-j", "--jobs", type=int, help="worker processes (default: the dataset entry's num_process)")
@@ -267,8 +307,9 @@ def build_parser():
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method parameter, e.g. regularization=0.1, iterations=15, alpha=1.0, pmi_source='class'")
 
-    p = add("pipeline", cmd_pipeline, "the seed's dummy chain: audio, text and fused models, and a table comparing them")
-    p.add_argument("which", choices=("dummy",))
+    p = add("pipeline", cmd_pipeline, "the seed's dummy chains: audio, text and fused models, and a table comparing "
+                                      "them (dummy: genre classification; dummy-rec: cold-start recommendation)")
+    p.add_argument("which", choices=("dummy", "dummy-rec"))
     p.add_argument("--epochs", type=int, help="override training.n_epochs of every experiment (quick runs)")
 
     p = add("dummy-data", cmd_dummy_data, "generate the embedded dummy dataset (DUMMY) under the data root")

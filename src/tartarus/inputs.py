@@ -27,6 +27,15 @@ def read_patch_index(path):
         return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in f["index"][:]]
 
 
+def patch_params(path):
+    """The ``params`` attribute of an HDF5 patches file (spectrogram and patch settings), a dict.
+
+    Empty when the file has none (patches written by other tools)."""
+    import json
+    with h5py.File(path, "r") as f:
+        return json.loads(f.attrs["params"]) if "params" in f.attrs else {}
+
+
 def patch_shape(path):
     """(frames, bins, channels) of the patches in ``path``."""
     with h5py.File(path, "r") as f:

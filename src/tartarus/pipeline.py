@@ -10,6 +10,15 @@ Equivalent to::
     python predict.py model_1 -p -l 9 -s {train,val,test}
     python predict.py model_2 -l 5 -s {train,val,test}
     python run_experiments.py dummy_multimodal model_1-pred_9 model_2-pred_5
+
+and, for cold-start recommendation (``tartarus pipeline dummy-rec``)::
+
+    tartarus factors DUMMY --method als --dim 4
+    python run_experiments.py dummy_audio_als             # audio CNN to the train items' factors
+    python run_experiments.py dummy_text_als bow          # rec_sparse on tf-idf
+    python predict.py model_A -p -l flat -s {train,val,test}
+    python predict.py model_B -l dense_2 -s {train,val,test}
+    python run_experiments.py dummy_multi_als model_A-pred_flat model_B-pred_dense_2
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ from .fileio import write_tsv
 from .layout import SETS
 
 COLUMNS = ("model", "experiment", "inputs", "accuracy", "macro_f1", "roc_auc", "pr_auc", "map_at_k")
+REC_COLUMNS = ("model", "experiment", "inputs", "map", "precision", "ndcg", "adiv", "roc_auc", "pr_auc")
+REC_DIM = 4  # the dummy's 3 taste groups fit in 4 ALS factors; more dims add per-item noise
 
 
 def prepare_dummy(layout, registry, verbose=1):
@@ -72,12 +83,52 @@ def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
     return rows
 
 
-def format_comparison(rows):
+def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
+    """Cold start on the dummy data: ALS factors, audio, text and fused models to them, compared.
+
+    Returns the rows of ``results/comparison_dummy-rec.tsv``: one per model, then the random and
+    popularity baselines of the same test users (MAP@k and the other ranking metrics).
+    """
+    from .factors import factorize
+    from .predict import predict
+    from .train import run
+
+    prepare_dummy(layout, registry, verbose)
+    report = factorize(layout, "DUMMY", "als", REC_DIM, seed=0)
+    if verbose:
+        print(report.summary())
+    sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
+
+    def train(name, *suffixes):
+        return run(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
+
+    audio = train("dummy_audio_als")
+    text = train("dummy_text_als", "bow")
+    predict(layout, audio.model_id, SETS, layer="flat")
+    predict(layout, text.model_id, SETS, layer="dense_2")
+    fused = train("dummy_multi_als", f"{audio.model_id}-pred_flat", f"{text.model_id}-pred_dense_2")
+
+    rows = []
+    for result, inputs in ((audio, "audio patches"), (text, "bow"),
+                           (fused, f"{audio.model_id}-pred_flat + {text.model_id}-pred_dense_2")):
+        metrics = result.results["test"]
+        rows.append([result.model_id, result.experiment.name, inputs, *(metrics[key] for key in REC_COLUMNS[3:])])
+    for name, metrics in audio.results["test"]["baselines"].items():
+        rows.append([name, "baseline", "-", *(metrics[key] for key in REC_COLUMNS[3:])])
+    write_tsv(layout.comparison_table("dummy-rec"),
+              [REC_COLUMNS] + [[f"{v:.4f}" if isinstance(v, float) else v for v in row] for row in rows])
+    if verbose:
+        print()
+        print(format_comparison(rows, REC_COLUMNS))
+    return rows
+
+
+def format_comparison(rows, columns=COLUMNS):
     """The comparison table as text: one line a model, test-set metrics."""
     width = max(len(str(r[1])) for r in rows)
-    head = f"{'model':<9} {'experiment':<{width}} " + " ".join(f"{c:>9}" for c in COLUMNS[3:]) + "  inputs"
+    head = f"{'model':<10} {'experiment':<{width}} " + " ".join(f"{c:>9}" for c in columns[3:]) + "  inputs"
     lines = [head]
     for r in rows:
         cells = " ".join("        -" if v is None else f"{v:>9.4f}" for v in r[3:])
-        lines.append(f"{r[0]:<9} {r[1]:<{width}} {cells}  {r[2]}")
+        lines.append(f"{r[0]:<10} {r[1]:<{width}} {cells}  {r[2]}")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import numpy as np
 from .config import Experiment, experiment_from_dict
 from .errors import ConfigError, DataMismatch, MissingInput
 from .fileio import atomic_path, load_npy, read_json, read_lines, write_json
-from .inputs import PatchDataset, VectorDataset, feature_stats, load_inputs, patch_shape
+from .inputs import PatchDataset, VectorDataset, feature_stats, load_inputs, patch_params, patch_shape
 from .layout import DataLayout
 from .models import build_model, get_architecture
 from .store import allocate_model_id, make_manifest, record_trained
@@ -286,7 +286,9 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
         write_json(layout.model_config(model_id),
                    {"model_id": model_id, "experiment": experiment.to_dict(), "suffixes": list(suffixes),
                     "input_shapes": [list(s) for s in input_shapes],
-                    "input_stats": list(extra.get("input_stats", ())), "backend": keras.backend.backend()})
+                    "input_stats": list(extra.get("input_stats", ())), "backend": keras.backend.backend(),
+                    # how the training patches were made, so new audio files can be cut the same way
+                    "audio_params": patch_params(train.patches) if train.patches else None})
         inputs = input_files(layout, experiment, suffixes, ["train"] + (["val"] if val is not None else []))
         write_json(layout.manifest(model_id),
                    make_manifest(experiment.name, inputs, training.random_seed, keras.backend.backend()))

@@ -85,6 +85,17 @@ def crop(spec, start, frames, fill):
     return out
 
 
+def item_patches(spec, item_id, frames, npatches, mode, seed, fill):
+    """``(npatches, frames, bins)`` float32 crops of one item's ``(n, bins)`` spectrogram.
+
+    The crops :func:`create_patches` writes for ``item_id``; also used for audio files outside any
+    dataset (the file's stem is the id), so a query is cut like the model's training patches.
+    """
+    rng = item_rng(seed, item_id) if mode == "random" else None
+    return np.stack([crop(spec, int(start), frames, fill)
+                     for start in patch_starts(spec.shape[0], frames, npatches, mode, rng)])
+
+
 def create_patches(layout, entry, sets=SETS, npatches=None, window=None, mode=None, seed=None):
     """Write the patch file of each set; None means the entry's value. Returns :class:`PatchFiles`."""
     ds = entry.name
@@ -175,9 +186,8 @@ def _write(out, layout, ds, ids, missing, frames, bins, fill, npatches, mode, se
                 if spec.ndim != 2 or spec.shape[1] != bins or spec.shape[0] < 1:
                     raise DataMismatch(f"{path}: spectrogram of shape {spec.shape}, expected "
                                        f"(frames, {bins})")
-                rng = item_rng(seed, item_id) if mode == "random" else None
-                for start in patch_starts(spec.shape[0], frames, npatches, mode, rng):
-                    block[filled] = crop(spec, int(start), frames, fill)
+                for patch in item_patches(spec, item_id, frames, npatches, mode, seed, fill):
+                    block[filled] = patch
                     filled += 1
                     if filled == block.shape[0]:
                         feats[written:written + filled] = block[:filled, :, :, np.newaxis]

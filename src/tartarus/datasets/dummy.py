@@ -74,6 +74,10 @@ SHARED_WORDS = ["song", "track", "album", "record", "artist", "music", "sound", 
 FUNCTION_WORDS = ["the", "a", "and", "with", "of", "in", "this", "it", "is", "was", "my", "for",
                   "on", "to", "like"]
 
+# --------------------------------------------------------------------------------------- users
+POPULARITY_SIGMA = 0.3  # log-normal spread of the items' popularity
+PREFERRED_SHARE = 0.95  # of a user's listening that goes to items of the preferred genres
+
 # --------------------------------------------------------------------------------------- tags
 CLASS_TAGS = {
     0: ["electronic", "techno", "dance", "club", "energetic", "instrumental", "beats"],
@@ -386,7 +390,9 @@ def make_interactions(seed, plan, n_users):
     n_items, n_classes = plan.n_items, len(CLASSES)
     width = max(3, len(str(n_users)))
     users = [f"U{u + 1:0{width}d}" for u in range(n_users)]
-    popularity = rng.lognormal(0.0, 0.6, n_items)
+    # taste, not item popularity, drives listening: the genre is what a cold-start model can hear
+    # or read, so a popularity ranking must not be able to beat a model that gets the genre right
+    popularity = rng.lognormal(0.0, POPULARITY_SIGMA, n_items)
     counts = {}
     preferred = []
     for u in range(n_users):
@@ -394,8 +400,9 @@ def make_interactions(seed, plan, n_users):
         pref = rng.choice(n_classes, size=n_pref, replace=False)
         preferred.append(set(int(c) for c in pref))
         liked = np.isin(plan.classes, pref)
-        weight = popularity * np.where(liked, 0.88 / liked.sum(), 0.12 / max(1, (~liked).sum()))
-        n_listen = int(min(n_items, 5 + rng.poisson(7)))
+        weight = popularity * np.where(liked, PREFERRED_SHARE / liked.sum(),
+                                       (1.0 - PREFERRED_SHARE) / max(1, (~liked).sum()))
+        n_listen = int(min(n_items, 8 + rng.poisson(10)))
         items = rng.choice(n_items, size=n_listen, replace=False, p=weight / weight.sum())
         activity = rng.uniform(0.5, 2.0)
         plays = 1 + rng.poisson(activity * np.where(liked[items], 3.0, 0.7))
@@ -447,7 +454,7 @@ def dummy_exists(layout, dataset=DATASET):
     return all(layout.items_index(s, dataset).exists() for s in SETS)
 
 
-def generate_dummy(root, seed=0, n_items=60, n_users=200, clip_seconds=20.0, sr=22050, overwrite=False):
+def generate_dummy(root, seed=0, n_items=60, n_users=400, clip_seconds=20.0, sr=22050, overwrite=False):
     """Write the dummy dataset ``DUMMY`` under data root ``root`` (a path or a DataLayout).
 
     Deterministic: the same arguments give byte-identical files. If the dataset is already there

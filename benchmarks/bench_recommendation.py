@@ -6,8 +6,9 @@ Synthetic data: user and item factors (normal), ~0.2 % of user-item pairs releva
 relevant pairs biased towards high scores so the metric is not near 0.
   reference : the seed's way: the full users x items score matrix, then per user an argsort and
               ml_metrics' apk (a plain Python loop)
-  ours      : tartarus.metrics.map_at_k with scores computed chunk by chunk (float64 chunks of
-              bounded size, top-k by partition)
+  ours      : tartarus.metrics.map_at_k over FactorScores(users, items): per chunk of users,
+              float32 scores, the k-th value by partition, candidates within a rigorous float32
+              error bound, float64 only where that bound leaves the ranking in doubt
 Both must give the same MAP to 1e-9. Prints wall times, the speed ratio and the peak memory of
 each (tracemalloc, which sees numpy's allocations), and the ALS fit time (implicit) on the same
 interaction matrix.
@@ -22,7 +23,7 @@ import tracemalloc
 import numpy as np
 import scipy.sparse as sp
 
-from tartarus.metrics import average_precision_at_k, map_at_k
+from tartarus.metrics import FactorScores, average_precision_at_k, map_at_k
 
 
 def make_data(n_users, n_items, n_factors, density, seed=0):
@@ -50,7 +51,7 @@ def reference_map(users, items, relevance, k):
 
 
 def ours_map(users, items, relevance, k):
-    return map_at_k(relevance, lambda a, b: users[a:b] @ items.T, k=k)
+    return map_at_k(relevance, FactorScores(users, items), k=k)
 
 
 def measure(fn, *args):

@@ -218,6 +218,51 @@ def test_graded_ndcg_matches_reference():
     np.testing.assert_allclose(M.ndcg_at_k_rows(relevance, scores, 6), ndcg, atol=1e-9)
 
 
+def test_binary_ndcg_matches_scikit_learn_and_ideal_counts_all_relevant_items():
+    from sklearn.metrics import ndcg_score
+    rng = np.random.default_rng(6)
+    relevance = (rng.random((30, 40)) < 0.2).astype(float)
+    relevance[relevance.sum(axis=1) == 0, 0] = 1.0
+    scores = rng.random((30, 40))  # continuous: no ties
+    for k in (5, 40):
+        expected = np.mean([ndcg_score(relevance[i:i + 1], scores[i:i + 1], k=k) for i in range(30)])
+        assert M.ndcg_at_k(relevance, scores, k) == pytest.approx(expected, abs=1e-12)
+    # one of 5 relevant items retrieved, at rank 1: 1 / ideal DCG of 5 hits (the seed's ideal would give 1)
+    rel = np.zeros((1, 10))
+    rel[0, [0, 6, 7, 8, 9]] = 1
+    sco = -np.arange(10.0)[None]
+    assert M.ndcg_at_k(rel, sco, 3) == pytest.approx(1 / (1 + 1 / math.log2(3) + 0.5))
+
+
+def test_factor_scores_path_is_exact_where_float32_is_not():
+    """The float32 fast path of FactorScores re-ranks what float32 cannot separate: same numbers as
+    the per-user float64 reference loop, on near-duplicate items, exact ties and every k."""
+    rng = np.random.default_rng(7)
+    users = rng.normal(size=(150, 24))
+    base = rng.normal(size=(50, 24))
+    near = base + 1e-7 * rng.normal(size=base.shape)  # float32 scores cannot order these pairs
+    items = np.concatenate([base, near, np.round(base), np.round(base)])  # and exact ties
+    relevance = (rng.random((150, len(items))) < 0.15).astype(float)
+    relevance[:3] = 0  # users without relevant items
+    scores64 = users @ items.T
+    scores32 = (users.astype(np.float32) @ items.astype(np.float32).T).astype(np.float64)
+    fs = M.FactorScores(users, items)
+    for k in (1, 5, 50, 120, len(items)):
+        ap, prec, ndcg = ref_rows(relevance, scores64, k)
+        np.testing.assert_allclose(M.ap_at_k_rows(sp.csr_matrix(relevance), fs, k, chunk_rows=40), ap, atol=1e-12)
+        np.testing.assert_allclose(M.precision_at_k_rows(relevance, fs, k), prec, atol=1e-12)
+        fast = M.ranking_report(relevance, fs, k, with_auc=False)
+        slow = M.ranking_report(relevance, lambda a, b: users[a:b] @ items.T, k, with_auc=False)
+        keep = relevance.sum(axis=1) > 0
+        assert fast["n_users"] == slow["n_users"] == int(keep.sum())
+        for key in ("map", "precision", "ndcg", "adiv"):
+            assert fast[key] == pytest.approx(slow[key], abs=1e-12), key
+        assert fast["ndcg"] == pytest.approx(ndcg[keep].mean(), abs=1e-12)
+    # the test has teeth: ranking by the float32 scores alone gets some users wrong
+    ap32, _, _ = ref_rows(relevance, scores32, 5)
+    assert np.abs(ap32 - ref_rows(relevance, scores64, 5)[0]).max() > 1e-3
+
+
 def test_ranking_input_errors():
     with pytest.raises(DataMismatch, match=r"\(2, 4\).*\(2, 3\)"):
         M.map_at_k(REL, SCO[:, :3], 3)

@@ -319,10 +319,10 @@ def _aligned_predictions(layout, model_id, set_, split_ids):
 
 
 def recommendation_scores(item_factors, user_factors):
-    """``scores(start, stop)``: users' factors times L2-normalised predicted item factors."""
+    """Users' factors times L2-normalised predicted item factors, as :class:`M.FactorScores`
+    (``scores(start, stop)`` gives a block of users; never the whole users x items matrix)."""
     items = item_factors / np.maximum(np.linalg.norm(item_factors, axis=1, keepdims=True), 1e-12)
-    users = np.asarray(user_factors, dtype=np.float64)
-    return lambda start, stop: users[start:stop] @ items.T
+    return M.FactorScores(np.asarray(user_factors, dtype=np.float64), items)
 
 
 def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0):

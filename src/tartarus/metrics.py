@@ -308,6 +308,103 @@ def _row_chunks(relevance, scores, chunk_rows=None, dense=True):
         yield start, stop, rel, sco
 
 
+class FactorScores:
+    """Scores that are dot products, ``users @ items.T``, for ranking metrics over many users.
+
+    users : (n, f) floats; items : (c, f) floats. Called as ``scores(start, stop)`` it gives the
+    float64 block of those users, so it works wherever a score callable does. :func:`map_at_k`,
+    :func:`ap_at_k_rows`, :func:`precision_at_k_rows` and :func:`ranking_report` (without AUC) use
+    the faster exact path instead: float32 products with a rigorous error bound, and float64 only
+    where the bound leaves the ranking in doubt (see :func:`factor_top_hits`).
+    """
+
+    def __init__(self, users, items):
+        self.users = np.ascontiguousarray(users, dtype=np.float64)
+        self.items = np.ascontiguousarray(items, dtype=np.float64)
+        if self.users.ndim != 2 or self.items.ndim != 2 or self.users.shape[1] != self.items.shape[1]:
+            raise DataMismatch(f"factor scores: expected users (n, f) and items (c, f), got "
+                               f"{self.users.shape} and {self.items.shape}")
+        for name, a in (("users", self.users), ("items", self.items)):
+            if not np.isfinite(a).all():
+                raise DataMismatch(f"factor scores: {name} has NaN or infinite values")
+        self.shape = (len(self.users), len(self.items))
+        self.users32 = self.users.astype(np.float32)
+        self.items32 = self.items.astype(np.float32)
+        # |fl32(u . v) - u . v| <= (f + 3) * 2**-24 * sum|u_i v_i| <= that * |u| * |v|: f accumulation
+        # steps, the float32 rounding of u and of v; 1.01 covers the second-order terms and the
+        # float64 reference's own rounding
+        self.item_norm_max = float(np.linalg.norm(self.items, axis=1).max(initial=0.0))
+        self.gamma = 1.01 * (self.users.shape[1] + 3) * 2.0 ** -24
+
+    def __call__(self, start, stop):
+        return self.users[start:stop] @ self.items.T
+
+    def bound(self, start, stop):
+        """Per-user bound on the float32 score error, (stop - start,) float64."""
+        return self.gamma * np.linalg.norm(self.users[start:stop], axis=1) * self.item_norm_max
+
+
+def factor_top_hits(scores, rel, start, stop, k):
+    """Exact top-k of users ``start:stop`` of a :class:`FactorScores`: ((r, k) columns, (r, k) hits).
+
+    rel : CSR (r, c) relevance of these users with sorted indices (> 0 relevant). The order is that
+    of float64 scores, ties by column index, except that neighbours of equal relevance may swap,
+    which none of the metrics here can see. Float32 scores pick the candidates: every item within
+    twice the error bound of the k-th float32 score. Sorted by float32 score, neighbours closer than
+    twice the bound form runs whose order float32 cannot decide; only the runs that hold a relevant
+    item or straddle the k-th place are re-ranked, by float64 dot products of their items alone.
+    """
+    r, c = stop - start, scores.shape[1]
+    k = min(int(k), c)
+    s32 = scores.users32[start:stop] @ scores.items32.T
+    delta2 = 2.0 * scores.bound(start, stop)
+    kth = np.partition(s32, c - k, axis=1)[:, c - k].astype(np.float64)
+    # the threshold rounded down in float32, so that nothing within the bound is missed
+    floor = np.nextafter((kth - delta2).astype(np.float32), np.float32(-np.inf))
+    flat = np.flatnonzero(s32 >= floor[:, None])  # row-major: columns ascending in each row
+    rows, cols = np.divmod(flat, c)  # (one flat pass is several times faster than 2-d nonzero)
+    # candidates as an (r, m) matrix, padded with -inf (sorts last) and the column c (no item)
+    counts = np.bincount(rows, minlength=r)
+    place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    m = int(counts.max())
+    val = np.full((r, m), -np.inf)
+    val[rows, place] = s32.ravel()[flat]
+    col = np.full((r, m), c, dtype=np.int64)
+    col[rows, place] = cols
+    del s32
+    order = np.argsort(-val, axis=1, kind="stable")  # stable: equal scores by column
+    val, col = np.take_along_axis(val, order, axis=1), np.take_along_axis(col, order, axis=1)
+    # relevance of each candidate: its (row, column) key among the CSR's sorted keys
+    rel_keys = np.repeat(np.arange(r, dtype=np.int64), np.diff(rel.indptr)) * (c + 1) + rel.indices
+    rel_keys = rel_keys[rel.data > 0]
+    keys = np.arange(r, dtype=np.int64)[:, None] * (c + 1) + col
+    found = np.minimum(np.searchsorted(rel_keys, keys), max(len(rel_keys) - 1, 0))
+    hit = (rel_keys[found] == keys) if len(rel_keys) else np.zeros(keys.shape, bool)
+    # runs: consecutive candidates of a row closer than twice the bound (never across rows)
+    linked = np.zeros((r, m), bool)
+    with np.errstate(invalid="ignore"):  # -inf - -inf in the padding: not linked
+        linked[:, 1:] = (val[:, :-1] - val[:, 1:]) <= delta2[:, None]
+    run = (np.cumsum(~linked.ravel()) - 1).reshape(r, m)
+    n_runs = int(run[-1, -1]) + 1
+    rank = np.broadcast_to(np.arange(m), (r, m))
+    size = np.bincount(run.ravel(), minlength=n_runs)
+    with_hit = np.bincount(run.ravel(), weights=hit.ravel(), minlength=n_runs) > 0
+    above = np.bincount(run.ravel(), weights=(rank < k).ravel(), minlength=n_runs) > 0
+    below = np.bincount(run.ravel(), weights=(rank >= k).ravel(), minlength=n_runs) > 0
+    doubt = ((size > 1) & (with_hit | (above & below)))[run]
+    redo_rows = np.flatnonzero(doubt.any(axis=1))
+    if len(redo_rows):
+        d_rows, d_cols = np.nonzero(doubt[redo_rows])
+        key = rank[redo_rows].astype(np.float64)  # the float32 order where it is certain
+        key[d_rows, d_cols] = -np.einsum("ij,ij->i", scores.users[start + redo_rows[d_rows]],
+                                         scores.items[col[redo_rows[d_rows], d_cols]])
+        # runs stay in place; a doubtful one is re-ranked by exact score, then column
+        sub = np.lexsort((col[redo_rows], key, run[redo_rows]), axis=1)
+        col[redo_rows] = np.take_along_axis(col[redo_rows], sub, axis=1)
+        hit[redo_rows] = np.take_along_axis(hit[redo_rows], sub, axis=1)
+    return col[:, :k], hit[:, :k].astype(np.float64)
+
+
 def _ranked_hits(rel, sco, k):
     """Top-k columns of each row and the relevance found there: ((r, k) ints, (r, k) floats)."""
     top = top_k(sco, k)
@@ -324,6 +421,28 @@ def _ranked_hits(rel, sco, k):
     return top, values.reshape(top.shape).astype(np.float64)
 
 
+def _hit_chunks(relevance, scores, k, chunk_rows=None):
+    """Yield ``(rel, top, hits)`` per chunk of rows: CSR-or-dense relevance, (r, k) top columns,
+    (r, k) relevance found there; the exact float32 path for :class:`FactorScores`."""
+    if not isinstance(scores, FactorScores):
+        for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows, dense=False):
+            yield (rel, *_ranked_hits(rel, sco, k))
+        return
+    rel_shape = relevance.shape if sp.issparse(relevance) else np.shape(relevance)
+    if tuple(rel_shape) != scores.shape:
+        raise DataMismatch(f"relevance has shape {tuple(rel_shape)} but the factor scores are "
+                           f"{scores.shape}: expected both (n_users, n_items)")
+    n, c = scores.shape
+    step = chunk_rows or max(1, CHUNK_ELEMENTS // max(1, c))
+    rel_src = sp.csr_matrix(relevance)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        rel = rel_src[start:stop]
+        rel.sum_duplicates()  # sorted, unique indices
+        rel.eliminate_zeros()
+        yield (rel, *factor_top_hits(scores, rel, start, stop, k))
+
+
 def _relevant_per_row(rel):
     return np.diff(rel.indptr) if sp.issparse(rel) else (rel > 0).sum(axis=1)
 
@@ -337,11 +456,10 @@ def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
     A row without relevant candidates scores 0 (as in ml_metrics). Ties: see the module docstring.
     """
     out = []
-    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows, dense=False):
+    for rel, _, hits in _hit_chunks(relevance, scores, k, chunk_rows):
         if sp.issparse(rel):
             rel.data = (rel.data > 0).astype(np.float64)
             rel.eliminate_zeros()
-        _, hits = _ranked_hits(rel, sco, k)
         hits = hits > 0
         n_rel = _relevant_per_row(rel)
         prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
@@ -375,8 +493,7 @@ def precision_at_k_rows(relevance, scores, k=10, chunk_rows=None):
     """Fraction of relevant candidates among each row's top k: (n,) floats; shapes as in
     :func:`ap_at_k_rows`. The denominator is ``min(k, c)``."""
     out = []
-    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows, dense=False):
-        _, hits = _ranked_hits(rel, sco, k)
+    for _, _, hits in _hit_chunks(relevance, scores, k, chunk_rows):
         out.append((hits > 0).sum(axis=1) / max(1, hits.shape[1]))
     return np.concatenate(out)
 
@@ -425,25 +542,34 @@ def ranking_report(relevance, scores, k=500, chunk_rows=None, with_auc=True):
     """
     sums = {"map": 0.0, "precision": 0.0, "ndcg": 0.0, "roc_auc": 0.0, "pr_auc": 0.0}
     n_users = n_auc = 0
-    recommended = None
-    for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows):
-        keep = (rel > 0).any(axis=1)
-        if not keep.any():
-            continue
-        rel, sco = (rel[keep] > 0), sco[keep]
-        top = top_k(sco, k)
-        hits = np.take_along_axis(rel, top, axis=1)
+    recommended = np.zeros(_shape(relevance)[-1], dtype=bool)
+
+    def add_top(top, hits, n_rel):  # MAP, P, nDCG and the items recommended, from the top k
         kk = top.shape[1]
-        n_rel = rel.sum(axis=1)
         ranks = np.arange(1, kk + 1)
         sums["map"] += ((np.cumsum(hits, axis=1) / ranks * hits).sum(axis=1) / np.minimum(n_rel, k)).sum()
         sums["precision"] += (hits.sum(axis=1) / max(1, kk)).sum()
         discount = 1.0 / np.log2(ranks + 1)
         ideal = np.cumsum(discount)[np.minimum(n_rel, kk) - 1]
         sums["ndcg"] += ((hits * discount).sum(axis=1) / ideal).sum()
-        if recommended is None:
-            recommended = np.zeros(rel.shape[1], dtype=bool)
         recommended[np.unique(top)] = True
+
+    fast = isinstance(scores, FactorScores) and not with_auc  # AUC needs every score in float64
+    if fast:
+        for rel, top, hits in _hit_chunks(relevance, scores, k, chunk_rows):
+            n_rel = np.diff(rel.indptr)
+            keep = n_rel > 0
+            if keep.any():
+                add_top(top[keep], hits[keep] > 0, n_rel[keep])
+                n_users += int(keep.sum())
+    for _, _, rel, sco in (() if fast else _row_chunks(relevance, scores, chunk_rows)):
+        keep = (rel > 0).any(axis=1)
+        if not keep.any():
+            continue
+        rel, sco = (rel[keep] > 0), sco[keep]
+        top = top_k(sco, k)
+        n_rel = rel.sum(axis=1)
+        add_top(top, np.take_along_axis(rel, top, axis=1), n_rel)
         n_users += len(rel)
         if with_auc:
             both = n_rel < rel.shape[1]

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: install run test dummy-data bench clean-data backends pipeline
+.PHONY: install run test dummy-data bench clean-data backends pipeline pipeline-rec
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,17 @@ run: dummy-data
 pipeline: install
 	$(BIN)/tartarus pipeline dummy --data-dir $(DATA)
 
+# cold-start recommendation on the dummy data: ALS factors, audio / text / fused models, baselines
+pipeline-rec: install
+	$(BIN)/tartarus pipeline dummy-rec --data-dir $(DATA)
+
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: install
 	$(BIN)/python benchmarks/bench_preprocessing.py
 	$(BIN)/python benchmarks/bench_training_feed.py
+	$(BIN)/python benchmarks/bench_recommendation.py
 
 clean-data:
 	rm -rf $(DATA)/index $(DATA)/audio $(DATA)/text $(DATA)/splits $(DATA)/spectrograms $(DATA)/patches \

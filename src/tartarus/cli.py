@@ -166,6 +166,15 @@ def cmd_interactions(args):
     print(report.summary())
 
 
+def cmd_magna(args):
+    from .datasets.magna import import_magna
+    report = import_magna(args.annotations, args.mp3_dir, _layout(args), ds=args.dataset, seed=args.seed,
+                          fractions=tuple(args.fractions), min_tag_count=args.min_tag_count,
+                          top_tags=args.top_tags, min_tags=args.min_tags, decode_check=not args.no_decode_check,
+                          n_jobs=args.jobs, overwrite=args.overwrite, progress=True)
+    print(report.summary())
+
+
 def cmd_factors(args):
     from .factors import factorize
     params = dict(parse_param(p) for p in args.param)
@@ -296,6 +305,23 @@ def build_parser():
     p.add_argument("--sep", help="separator (default: tab for .tsv, comma for .csv, else sniffed)")
     p.add_argument("--min-user", type=int, default=1, help="drop users with fewer distinct items")
     p.add_argument("--min-item", type=int, default=1, help="drop items with fewer distinct users")
+
+    p = add("magna", cmd_magna, "import MagnaTagATune (annotations_final.csv + mp3 folder) as a tagging dataset "
+                                "with song-level splits")
+    p.add_argument("action", choices=("import",))
+    p.add_argument("annotations", metavar="ANNOTATIONS_CSV", help="annotations_final.csv (tab-separated)")
+    p.add_argument("mp3_dir", metavar="MP3_DIR", help="folder holding the mp3_path values (0/ ... f/)")
+    p.add_argument("--dataset", default="MTAT", help="dataset name (default MTAT)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the song-level split")
+    p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"),
+                   help="clip fractions of the splits (default 0.8 0.1 0.1)")
+    p.add_argument("--min-tag-count", type=int, default=0, help="drop tags on fewer usable clips than this")
+    p.add_argument("--top-tags", type=int, help="keep only the N most frequent tags (e.g. 50)")
+    p.add_argument("--min-tags", type=int, default=0,
+                   help="drop clips with fewer tags (default 0 keeps untagged clips; text d2v needs 1)")
+    p.add_argument("--no-decode-check", action="store_true", help="only check that each mp3 exists and is not empty")
+    p.add_argument("-j", "--jobs", type=int, help="threads of the decode check (default: up to 8)")
+    p.add_argument("--overwrite", action="store_true", help="import again over an existing import (new splits)")
 
     p = add("factors", cmd_factors, "item and user latent factors from the train items' interactions (cold start)")
     p.add_argument("dataset")

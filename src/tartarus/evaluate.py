@@ -274,11 +274,19 @@ def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=
     experiment = experiment or _experiment_of(layout, model_id)
     ds = experiment.dataset
     split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
-    y = fileio.load_npy(layout.y(set_, ds.fact, ds.dim, ds.dataset))
+    aligned, missing = _aligned_predictions(layout, model_id, set_, split_ids)
+    if ds.fact != "class" and layout.class_factors(ds.fact, ds.dim, ds.dataset).exists():
+        # a model of class factors (the cosine / PMI setting): a class scores by its cosine with
+        # the predicted vector, and the truth is the class indicator matrix
+        classes = np.asarray(fileio.load_npy(layout.class_factors(ds.fact, ds.dim, ds.dataset)), np.float64)
+        aligned = class_scores(aligned, classes)
+        y_path = layout.y(set_, "class", len(classes), ds.dataset)
+    else:
+        y_path = layout.y(set_, ds.fact, ds.dim, ds.dataset)
+    y = fileio.load_npy(y_path)
     if len(split_ids) != len(y):
         raise DataMismatch(f"{layout.items_index(set_, ds.dataset)} has {len(split_ids)} ids but "
-                           f"{layout.y(set_, ds.fact, ds.dim, ds.dataset)} has {len(y)} rows")
-    aligned, missing = _aligned_predictions(layout, model_id, set_, split_ids)
+                           f"{y_path} has {len(y)} rows")
     absent = set(missing)
     rows = [i for i, item in enumerate(split_ids) if item not in absent]
     scores, y_true = aligned[rows], y[rows]
@@ -295,6 +303,19 @@ def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=
     if verbose:
         print(format_results({"model": model_id, "experiment": experiment.name, "set": set_, **results}))
     return results
+
+
+def class_scores(predicted, class_factors):
+    """Cosine similarity of each predicted vector with each class factor: ``(n, c)``.
+
+    predicted : (n, d), NaN rows (items without a prediction) stay NaN; class_factors : (c, d).
+    """
+    if predicted.shape[1] != class_factors.shape[1]:
+        raise DataMismatch(f"predictions have {predicted.shape[1]} columns but the class factors "
+                           f"{class_factors.shape[1]}: expected the same factor dimension")
+    unit = class_factors / np.maximum(np.linalg.norm(class_factors, axis=1, keepdims=True), 1e-12)
+    pred = predicted / np.maximum(np.linalg.norm(predicted, axis=1, keepdims=True), 1e-12)
+    return pred @ unit.T
 
 
 def _aligned_predictions(layout, model_id, set_, split_ids):

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 
 from . import fileio
 from .errors import ConfigError, DataMismatch, MissingInput
-from .layout import SETS
+from .layout import SETS, check_split_fractions
 
 __all__ = [
     "InteractionReport", "import_interactions", "load_interactions",
@@ -513,19 +513,8 @@ class ColdStartSplit:
         return text
 
 
-def _check_fractions(fractions):
-    try:
-        fr = np.array([float(x) for x in fractions], dtype=float)
-    except (TypeError, ValueError):
-        raise ConfigError(f"fractions must be three numbers (train, val, test), got {fractions!r}") from None
-    if fr.shape != (3,) or not np.all(np.isfinite(fr)) or np.any(fr < 0) or fr[0] <= 0:
-        raise ConfigError(f"fractions must be three non-negative numbers (train, val, test) with train > 0, "
-                          f"got {fractions!r}")
-    return fr / fr.sum()
-
-
 def _random_split(item_ids, fractions, seed):
-    fr = _check_fractions(fractions)
+    fr = check_split_fractions(fractions)
     n = len(item_ids)
     n_test = int(round(fr[2] * n))
     n_val = int(round(fr[1] * n))

@@ -28,10 +28,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import MissingInput
+import numpy as np
+
+from .errors import ConfigError, MissingInput
 
 SETS = ("train", "val", "test")
 DATA_ENV = "TARTARUS_DATA"
+
+
+def check_split_fractions(fractions):
+    """``(train, val, test)`` shares as a float array summing to 1; ConfigError if not valid."""
+    try:
+        fr = np.array([float(x) for x in fractions], dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"fractions must be three numbers (train, val, test), got {fractions!r}") from None
+    if fr.shape != (3,) or not np.all(np.isfinite(fr)) or np.any(fr < 0) or fr[0] <= 0:
+        raise ConfigError(f"fractions must be three non-negative numbers (train, val, test) with train > 0, "
+                          f"got {fractions!r}")
+    return fr / fr.sum()
 
 
 def default_root():
@@ -261,3 +275,12 @@ class DataLayout:
         """A command line for messages, carrying this root when it is not the default."""
         root = "" if self.root == Path("data") else f" --data-dir {self.root}"
         return "tartarus " + " ".join(str(a) for a in args) + root
+
+    # imported datasets (tartarus.datasets.magna)
+    def import_params(self, ds):
+        """How a dataset was imported from its published files: sources, options, counts (JSON)."""
+        return self.splits_dir / f"import_params_{ds}.json"
+
+    def import_skipped(self, ds):
+        """``id<TAB>source audio path<TAB>reason`` of the clips an import left out (missing, empty, undecodable)."""
+        return self.index_dir / f"import_skipped_{ds}.tsv"

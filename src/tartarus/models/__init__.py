@@ -16,6 +16,7 @@ from .audio_cnn import build_audio_cnn
 from .dense import build_branches, build_dense
 from .fusion import build_bn_fusion, build_l2_fusion, l2_fusion_builder
 from .layers import L2Normalize, Standardize
+from .shufl import build_shufl_cnn
 from .text_cnn import build_text_cnn
 
 
@@ -44,6 +45,7 @@ ARCHITECTURES = {
                        n_inputs=3, index_counts_inputs=True),
     "34": Architecture("34", "fusion of 4 L2-normalised inputs", "several", l2_fusion_builder("34"),
                        n_inputs=4, index_counts_inputs=True),
+    "51": Architecture("51", "shufl CNN (Dieleman and Schrauwen 2014 style)", "patches", build_shufl_cnn),
 }
 
 
@@ -120,4 +122,4 @@ def load_model(path):
 __all__ = ["ARCHITECTURES", "Architecture", "build_model", "get_architecture", "indexable_layers",
            "resolve_layer", "layer_model", "load_model", "describe_layers", "L2Normalize", "Standardize",
            "build_audio_cnn", "build_dense", "build_branches", "build_text_cnn", "build_bn_fusion",
-           "build_l2_fusion"]
+           "build_l2_fusion", "build_shufl_cnn"]

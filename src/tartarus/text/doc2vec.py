@@ -112,6 +112,29 @@ def _tag_documents(layout, ds, tags):
     raise ConfigError(f"tags must be None, a tags file path or a mapping id -> tags, got {type(tags).__name__}")
 
 
+def _tag_factors(layout, ds, dim, documents, split_ids, model, mean, normalize):
+    """Write one vector a class of ``genre_labels_{ds}``: the mean target of the train items with
+    that tag (zeros for a tag no train item has). A model's predicted vector then scores each tag by
+    its cosine with these, as PMI class factors do. Only train items count, so val and test labels
+    stay out of the scoring. Returns the path, or None when no label is one of the tags."""
+    labels_path = layout.genre_labels(ds)
+    if not labels_path.exists() or "train" not in split_ids:
+        return None
+    labels = [normalize_tag(t) for t in fileio.read_lines(labels_path)]
+    train = split_ids["train"]
+    if not train or not any(t in set(tags) for tags in documents.values() for t in labels[:1000]):
+        return None
+    y = np.stack([model.dv[i] - mean for i in train]).astype(np.float64)
+    if normalize:
+        y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    has = np.array([[t in set(documents[i]) for t in labels] for i in train], dtype=np.float64)  # (n, c)
+    counts = has.sum(axis=0)
+    factors = (has.T @ y) / np.maximum(counts, 1)[:, None]
+    path = layout.class_factors(FACT, dim, ds)
+    fileio.save_npy(path, factors.astype(np.float32))
+    return path
+
+
 def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test"), epochs=40, min_count=1,
                       seed=0, alpha=0.025, center=True, normalize=True):
     """Write doc2vec tag vectors as targets of each split of ``ds``; return ``{set: path}``.
@@ -131,7 +154,9 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
     each vector is scaled to unit l2 norm, as for cosine-proximity training.
 
     Written, each atomically: ``layout.y(set, "d2v", dim, ds)``, float32 ``(n_items_of_split, dim)``
-    in the order of ``layout.items_index(set, ds)``, then ``layout.target_params("d2v", dim, ds)``
+    in the order of ``layout.items_index(set, ds)``; when ``genre_labels_{ds}`` names tags, the tag
+    vectors ``layout.class_factors("d2v", dim, ds)`` ``(n_labels, dim)`` (see ``_tag_factors``: a
+    tag's mean train target, for multi-label evaluation by cosine); then ``layout.target_params("d2v", dim, ds)``
     (JSON of every parameter). An item of a split with no tag, or with only tags rarer than
     ``min_count``, is an error naming the first few.
     """
@@ -175,6 +200,8 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
         out.index[set_] = layout.items_index(set_, ds)
         out.shapes[set_] = y.shape
 
+    tag_factors = _tag_factors(layout, ds, dim, documents, split_ids, model, mean, normalize)
+
     import gensim
     out.params = layout.target_params(FACT, dim, ds)
     fileio.write_json(out.params, {
@@ -183,6 +210,7 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
         "model": "gensim Doc2Vec PV-DBOW", "dm": 0, "epochs": epochs, "min_count": min_count, "seed": seed,
         "alpha": float(alpha), "workers": 1, "negative": 5, "hs": 0, "sample": 0, "center": bool(center),
         "normalize": bool(normalize), "dtype": "float32",
+        "class_factors": str(tag_factors) if tag_factors else None,
         "shapes": {s: list(shape) for s, shape in out.shapes.items()}, "gensim_version": gensim.__version__,
     })
     return out

@@ -55,6 +55,25 @@ def write_tiny_dataset(root, n_per_class=6, frames=21, bins=16, npatches=2, seed
     return layout
 
 
+def run_on_backend(backend, script, *args, timeout=600):
+    """Run a Python ``script`` in a fresh process on Keras ``backend``; return its JSON lines.
+
+    Skips the test when the backend's package is not installed (Keras fixes its backend at import,
+    hence the separate process). A failing script fails the test with the end of its stderr.
+    """
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO / "src") + os.pathsep + str(REPO)}
+    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
 @pytest.fixture
 def experiments_dir(tmp_path):
     d = tmp_path / "experiments"

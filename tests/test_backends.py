@@ -4,15 +4,9 @@ TensorFlow is always installed; JAX and PyTorch (``pip install torch==2.13.0``) 
 Each backend needs a fresh process, since Keras fixes its backend at import.
 """
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import run_on_backend
 
 SCRIPT = r"""
 import json, sys
@@ -43,13 +37,7 @@ print(json.dumps({"backend": keras.backend.backend(), "shape": list(x.shape), "f
 """
 
 
-@pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
-def test_other_backends(tmp_path, backend, module):
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                         env=env, cwd=REPO, timeout=400)
-    assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends(tmp_path, backend):
+    report = run_on_backend(backend, SCRIPT, tmp_path, timeout=400)[-1]
     assert report == {"backend": backend, "shape": [3, 3], "finite": True, "reload_same": True, "epochs": 2}

@@ -1,10 +1,6 @@
 """Architectures 3, 4, 6, 31-34: build, one training step, predict, safe-mode reload, layer models."""
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -15,7 +11,7 @@ from tartarus.config.schema import CnnSection
 from tartarus.errors import ConfigError
 from tartarus.models import (ARCHITECTURES, build_model, describe_layers, get_architecture, layer_model,
                              load_model, resolve_layer)
-from tests.conftest import REPO
+from tests.conftest import run_on_backend
 
 RNG = np.random.default_rng(0)
 N_OUT = 3
@@ -263,15 +259,9 @@ print(json.dumps(report))
 """
 
 
-@pytest.mark.parametrize("backend, module", [("torch", "torch"), ("jax", "jax")])
-def test_text_and_fusion_models_on_other_backends(backend, module):
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO / "src") + os.pathsep + str(REPO)}
-    out = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT], capture_output=True, text=True, env=env,
-                         cwd=REPO, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_text_and_fusion_models_on_other_backends(backend):
+    report = run_on_backend(backend, BACKEND_SCRIPT, timeout=300)[-1]
     assert report == {"backend": backend,
                       "4": {"finite": True, "shape": [4, 3], "reload_same": True, "layer": [4, 10], "frozen": True},
                       "32": {"finite": True, "shape": [4, 3], "reload_same": True, "layer": [4, 16], "frozen": None}}

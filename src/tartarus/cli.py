@@ -118,6 +118,11 @@ def cmd_similar(args):
     print(format_hits(hits, f"{len(hits)} items nearest to {args.query} ({args.model} {space}, cosine)"))
 
 
+def cmd_architectures(args):
+    from .models.catalog import describe_architectures, format_architectures
+    print(format_architectures(describe_architectures(args.ids or None), layers=not args.no_layers))
+
+
 def cmd_spectrograms(args):
     from .audio.runner import compute_spectrograms
     entry = _registry(args).dataset(args.dataset)
@@ -266,6 +271,11 @@ def build_parser():
     p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
     p.add_argument("-l", "--layer", help="compare this layer's embeddings (index or name) instead of the outputs")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="candidate split(s); default all")
+
+    p = add("architectures", cmd_architectures,
+            "the model architectures by id: name, input kind, parameters, and the layers -l accepts")
+    p.add_argument("ids", nargs="*", metavar="ID", help="only these ids (default: all)")
+    p.add_argument("--no-layers", action="store_true", help="one line per architecture")
 
     p = add("spectrograms", cmd_spectrograms, "decode a dataset's audio into spectrograms (resumable)")
     p.add_argument("dataset")

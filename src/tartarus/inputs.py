@@ -19,6 +19,9 @@ import numpy as np
 from .errors import DataMismatch, MissingInput
 
 IN_MEMORY_LIMIT = 2 * 1024 ** 3  # bytes of features loaded whole when "auto"
+# architecture input kinds that read spectrogram patches ("patches+vectors": patches plus one row of
+# each META_SUFFIX input per patch, the row of the patch's item)
+PATCH_KINDS = ("patches", "patches+vectors")
 
 
 def read_patch_index(path):
@@ -137,7 +140,8 @@ class PatchDataset(ShuffledBatches):
         self.alignment.warn(self.path)
         # file rows of the patches used (all of them, unless ``subset`` selects some items)
         self.file_rows = np.flatnonzero(self.alignment.patch_rows >= 0)
-        self.targets = targets[self.alignment.patch_rows[self.file_rows]]
+        self.item_rows = self.alignment.patch_rows[self.file_rows]  # row in item_ids of each patch used
+        self.targets = targets[self.item_rows]
         self._file = None
         self._lock = threading.Lock()
         with h5py.File(self.path, "r") as f:
@@ -176,12 +180,43 @@ class PatchDataset(ShuffledBatches):
         self.close()
 
 
+class PatchVectorDataset(PatchDataset):
+    """Batches of ((patches, rows of each vector input), targets): each patch with its item's rows.
+
+    vectors : arrays or CSR matrices with one row per item of ``item_ids`` (the META_SUFFIX inputs of
+    a ``patches+vectors`` architecture). Patches are read as by :class:`PatchDataset`; the vector
+    rows of a batch are looked up (and densified) per batch, never repeated per patch in memory.
+    """
+
+    def __init__(self, path, vectors, targets, item_ids, **kwargs):
+        super().__init__(path, targets, item_ids, **kwargs)
+        self.vectors = list(vectors)
+        for x in self.vectors:
+            if x.shape[0] != len(item_ids):
+                raise DataMismatch(f"a vector input has {x.shape[0]} rows but there are {len(item_ids)} items")
+
+    def __getitem__(self, i):
+        idx = self.batch_rows(i)
+        rows = self.item_rows[idx]
+        return (self._read(self.file_rows[idx]), *(take_rows(x, rows) for x in self.vectors)), self.targets[idx]
+
+
 def iter_patch_batches(path, batch_size=256):
     """Yield (start, features) blocks of an HDF5 patches file in file order, for prediction."""
     with h5py.File(path, "r") as f:
         feats = f["features"]
         for start in range(0, feats.shape[0], batch_size):
             yield start, feats[start:start + batch_size]
+
+
+def iter_patch_vector_batches(path, vectors, patch_rows, batch_size=256):
+    """Yield (start, (features, rows of each vector input)) blocks in file order, for prediction.
+
+    patch_rows : (n_patches,) row of each patch's item in ``vectors`` (``align_patches``).
+    """
+    for start, block in iter_patch_batches(path, batch_size):
+        rows = patch_rows[start:start + len(block)]
+        yield start, (block, *(take_rows(x, rows) for x in vectors))
 
 
 def require_patches(layout, set_, ds, npatches, window):
@@ -282,12 +317,15 @@ def iter_vector_batches(inputs, batch_size=256):
 def load_inputs(layout, experiment, suffixes, set_, item_ids, index_path):
     """What a model of ``experiment`` reads for one split.
 
-    Returns (patches path, None) when the architecture reads spectrogram patches, else
-    (None, [one array or CSR matrix per suffix, rows in ``item_ids`` order]).
+    Returns (patches path, None) when the architecture reads spectrogram patches,
+    (None, [one array or CSR matrix per suffix, rows in ``item_ids`` order]) when it reads vectors,
+    and (patches path, [the vector inputs]) for ``patches+vectors``.
     """
     from .models import get_architecture
 
     ds = experiment.dataset
-    if get_architecture(experiment.cnn.architecture).input_kind == "patches":
-        return require_patches(layout, set_, ds.dataset, ds.npatches, ds.window), None
-    return None, [load_vector_input(layout, set_, s, ds.dataset, item_ids, index_path) for s in suffixes]
+    kind = get_architecture(experiment.cnn.architecture).input_kind
+    patches = require_patches(layout, set_, ds.dataset, ds.npatches, ds.window) if kind in PATCH_KINDS else None
+    if kind == "patches":
+        return patches, None
+    return patches, [load_vector_input(layout, set_, s, ds.dataset, item_ids, index_path) for s in suffixes]

@@ -16,7 +16,8 @@ import numpy as np
 from .config import experiment_from_dict
 from .errors import ConfigError
 from .fileio import read_json, read_lines, save_npy, write_lines
-from .inputs import align_patches, iter_patch_batches, iter_vector_batches, load_inputs, read_patch_index
+from .inputs import (align_patches, iter_patch_batches, iter_patch_vector_batches, iter_vector_batches, load_inputs,
+                     read_patch_index)
 from .layout import DataLayout
 from .models import layer_model, load_model, resolve_layer
 from .store import require_model
@@ -67,20 +68,23 @@ def load_trained(layout, model_id):
 def predict_items(model, layout, experiment, set_, layer=None, aggregation=None, batch_size=64, suffixes=()):
     """Outputs (or ``layer``'s outputs) of ``model`` for every item of ``set_``.
 
-    Audio models run on every patch and their rows are aggregated per item; vector models read
-    the experiment's ``train_data`` inputs (``suffixes``) and give one row per item directly.
+    Audio models run on every patch and their rows are aggregated per item (a ``patches+vectors``
+    model gets each patch with its item's rows of the ``suffixes`` inputs); vector models read the
+    experiment's ``train_data`` inputs (``suffixes``) and give one row per item directly.
     """
     ds = experiment.dataset
     net = model if layer is None else layer_model(model, layer)
     index_path = layout.items_index(set_, ds.dataset)
     item_ids = read_lines(index_path, "the dataset's splits (see data/README.md)")
     patches, inputs = load_inputs(layout, experiment, tuple(suffixes), set_, item_ids, index_path)
-    if inputs is not None:
+    if patches is None:
         outputs = [np.asarray(net.predict_on_batch(block)) for _, block in iter_vector_batches(inputs, 256)]
         values = np.concatenate(outputs).reshape(len(item_ids), -1).astype(np.float32)
         return ItemPredictions(list(item_ids), values, [])
     alignment = align_patches(read_patch_index(patches), item_ids, patches, index_path)
-    outputs = [np.asarray(net.predict_on_batch(block)) for _, block in iter_patch_batches(patches, batch_size)]
+    batches = (iter_patch_batches(patches, batch_size) if inputs is None
+               else iter_patch_vector_batches(patches, inputs, alignment.patch_rows, batch_size))
+    outputs = [np.asarray(net.predict_on_batch(block)) for _, block in batches]
     values = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
     present, per_item = aggregate_by_item(values, alignment.patch_rows, len(item_ids),
                                           aggregation or experiment.predicting.aggregation)

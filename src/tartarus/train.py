@@ -17,7 +17,8 @@ import numpy as np
 from .config import Experiment, experiment_from_dict
 from .errors import ConfigError, DataMismatch, MissingInput
 from .fileio import atomic_path, load_npy, read_json, read_lines, write_json
-from .inputs import PatchDataset, VectorDataset, feature_stats, load_inputs, patch_params, patch_shape
+from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, VectorDataset, feature_stats, load_inputs,
+                     patch_params, patch_shape)
 from .layout import DataLayout
 from .models import build_model, get_architecture
 from .store import allocate_model_id, make_manifest, record_trained
@@ -57,13 +58,12 @@ class SplitData:
     patches: object  # Path of the HDF5 patches file (audio models), else None
     index_path: object
     subset: bool = False  # item_ids are a part of the patches file's items
-    inputs: list = None  # vector models: one array or CSR matrix per input, rows = item_ids
+    inputs: list = None  # vector inputs (also beside patches): one array or CSR matrix each, rows = item_ids
 
     @property
     def input_shapes(self):
-        if self.inputs is None:
-            return [patch_shape(self.patches)]
-        return [tuple(x.shape[1:]) for x in self.inputs]
+        shapes = [patch_shape(self.patches)] if self.patches is not None else []
+        return shapes + [tuple(x.shape[1:]) for x in self.inputs or ()]
 
     def hold_out(self, fraction, seed):
         """Split off ``fraction`` of the items (at least one) as a validation split (val_from_file = false)."""
@@ -101,12 +101,19 @@ def load_targets(layout, experiment, set_):
 
 
 def check_suffixes(experiment, suffixes):
-    """The META_SUFFIX arguments must fit the architecture: none for patches, one per vector input."""
+    """The META_SUFFIX arguments must fit the architecture: none for patches, one per vector input
+    (for ``patches+vectors``, one per input besides the patches)."""
     arch = get_architecture(experiment.cnn.architecture)
     where = f"experiment {experiment.name!r} (cnn.architecture {arch.id}, {arch.name})"
     if arch.input_kind == "patches":
         if suffixes:
             raise ConfigError(f"{where} reads spectrogram patches and takes no input suffixes, got {' '.join(suffixes)}")
+    elif arch.input_kind == "patches+vectors":
+        if len(suffixes) != arch.n_inputs - 1:
+            raise ConfigError(f"{where} reads spectrogram patches and {arch.n_inputs - 1} vector input(s): give "
+                              f"{arch.n_inputs - 1} input suffix(es) naming train_data/X_{{set}}_SUFFIX_{{dataset}} "
+                              f"files (one row per item, e.g. metadata), got {len(suffixes)}"
+                              + (f": {' '.join(suffixes)}" if suffixes else ""))
     elif len(suffixes) != arch.n_inputs:
         raise ConfigError(f"{where} takes {arch.n_inputs} input suffix(es) naming train_data/X_{{set}}_SUFFIX_"
                           f"{{dataset}} files (e.g. bow, w2v, model_1-pred_9), got {len(suffixes)}"
@@ -123,8 +130,11 @@ def load_split(layout, experiment, set_, suffixes=()):
 
 def make_dataset(split, experiment, shuffle, seed):
     batch = experiment.training.n_minibatch
-    if split.inputs is not None:
+    if split.patches is None:
         return VectorDataset(split.inputs, split.y, batch_size=batch, shuffle=shuffle, seed=seed)
+    if split.inputs is not None:  # patches+vectors: each patch with its item's vector rows
+        return PatchVectorDataset(split.patches, split.inputs, split.y, split.item_ids, batch_size=batch,
+                                  shuffle=shuffle, seed=seed, index_path=split.index_path, subset=split.subset)
     return PatchDataset(split.patches, split.y, split.item_ids, batch_size=batch,
                         shuffle=shuffle, seed=seed, index_path=split.index_path, subset=split.subset)
 
@@ -133,10 +143,12 @@ def fit_arguments(dataset):
     """Keyword arguments of ``model.fit`` for a feed.
 
     A patch set already loaded into memory is handed to Keras as arrays: Keras' own array pipeline
-    is faster than any Python-level batch generator (see BENCHMARKS.md); streamed sets and sparse
-    inputs go through the PyDataset, which reads or densifies one batch at a time.
+    is faster than any Python-level batch generator (see BENCHMARKS.md); streamed sets, sparse
+    inputs and patches with vector inputs (rows looked up per batch) go through the PyDataset,
+    which reads or densifies one batch at a time.
     """
-    if isinstance(dataset, PatchDataset) and dataset.features is not None:
+    if isinstance(dataset, PatchDataset) and not isinstance(dataset, PatchVectorDataset) \
+            and dataset.features is not None:
         return {"x": dataset.features, "y": dataset.targets,  # rows already those of the split
                 "batch_size": dataset.batch_size, "shuffle": dataset.shuffle}
     return {"x": dataset}
@@ -145,7 +157,7 @@ def fit_arguments(dataset):
 def build_extra(layout, experiment, suffixes, train):
     """Builder keywords: input scaling for patches, the embedding matrix for word sequences."""
     arch = get_architecture(experiment.cnn.architecture)
-    if arch.input_kind == "patches":
+    if arch.input_kind in PATCH_KINDS:
         return {"input_stats": feature_stats(train.patches)}
     if arch.input_kind == "sequences":
         path = layout.embedding_weights(suffixes[0], experiment.dataset.dataset)
@@ -156,10 +168,11 @@ def build_extra(layout, experiment, suffixes, train):
 def input_files(layout, experiment, suffixes, sets):
     """Every file a training run reads, for the manifest."""
     ds = experiment.dataset
+    reads_patches = get_architecture(experiment.cnn.architecture).input_kind in PATCH_KINDS
     files = []
     for set_ in sets:
         files += [layout.items_index(set_, ds.dataset), layout.y(set_, ds.fact, ds.dim, ds.dataset)]
-        if not suffixes:
+        if reads_patches:
             files.append(layout.patches(set_, ds.dataset, ds.npatches, ds.window))
         for suffix in suffixes:
             sparse = layout.x(set_, suffix, ds.dataset, sparse=True)

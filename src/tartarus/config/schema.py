@@ -20,7 +20,7 @@ REQUIRED = None  # a field whose metadata says required=True must end up with a 
 EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
 LOSSES = ("categorical_crossentropy", "binary_crossentropy", "cosine", "mse")
 OPTIMIZERS = ("adam", "sgd")
-ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh")
+ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh", "elu")  # elu: architecture 5 (Choi's CRNN)
 AGGREGATIONS = ("mean", "max", "median")
 SPECTROGRAMS = ("mel", "cqt", "stft")
 PATCH_MODES = ("random", "even")
@@ -103,6 +103,10 @@ class CnnSection:
     embedding_trainable: bool = True  # false: the seed's CNN-static
     # parallel dense branches (architecture 6)
     branch_dims: tuple[int, ...] = (512, 256)
+    # recurrent layers (architectures 5 and 41): sizes of the stacked GRUs (5) or LSTMs (41);
+    # () = the architecture's own, the seed's (32, 32) GRUs for 5 and one 2048-unit LSTM for 41
+    rnn_units: tuple[int, ...] = ()
+    rnn_dropout: float = 0.3  # dropout after the last GRU (architecture 5; Choi's CRNN uses 0.3)
 
 
 @dataclass

@@ -6,7 +6,7 @@ Every builder takes ``(cnn, input_shape, n_out, **extra)`` and returns a ``keras
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -17,6 +17,8 @@ from .dense import build_branches, build_dense
 from .fusion import build_bn_fusion, build_l2_fusion, l2_fusion_builder
 from .layers import L2Normalize, Standardize
 from .shufl import build_shufl_cnn
+from .seed_extra import build_audio_graph, build_audio_metadata, build_crnn, build_parallel_cnn, build_text_lstm
+from .taggers import build_musicnn, build_short_chunk_resnet
 from .text_cnn import build_text_cnn
 
 
@@ -29,24 +31,90 @@ class Architecture:
     n_inputs: int = 1
     # the seed's functional (non-Sequential) models counted their input layers in `-l` indices
     index_counts_inputs: bool = False
+    # the architecture's default config: CnnSection values over the schema's defaults
+    defaults: dict = field(default_factory=dict)
+    # small input shapes (no batch axis) for `tartarus architectures` and the smoke tests
+    example_shapes: tuple = ()
 
+
+_AUDIO_EXAMPLE = ((96, 96, 1),)  # patches: frames, bins, channels
+_VECTOR_EXAMPLE = ((300,),)
 
 ARCHITECTURES = {
-    "1": Architecture("1", "audio CNN (seed)", "patches", build_audio_cnn),
-    "3": Architecture("3", "dense MLP over vectors (text VSM)", "vectors", build_dense, index_counts_inputs=True),
-    "4": Architecture("4", "text CNN over word embeddings", "sequences", build_text_cnn),
+    "1": Architecture("1", "audio CNN (seed)", "patches", build_audio_cnn,
+                      defaults={"final_activation": "softmax"}, example_shapes=_AUDIO_EXAMPLE),
+    "3": Architecture("3", "dense MLP over vectors (text VSM)", "vectors", build_dense, index_counts_inputs=True,
+                      defaults={"n_dense": 256, "n_dense_2": 128, "final_activation": "softmax"},
+                      example_shapes=_VECTOR_EXAMPLE),
+    "4": Architecture("4", "text CNN over word embeddings", "sequences", build_text_cnn,
+                      defaults={"sequence_length": 100, "embedding_dim": 32, "vocab_size": 500, "num_filters": 16,
+                                "n_dense": 32, "final_activation": "softmax"},
+                      example_shapes=((100,),)),
     "6": Architecture("6", "parallel dense branches over vectors", "vectors", build_branches,
-                      index_counts_inputs=True),
+                      index_counts_inputs=True, defaults={"final_activation": "softmax"},
+                      example_shapes=_VECTOR_EXAMPLE),
     "31": Architecture("31", "fusion of 2 inputs, batch-normalised dense branches", "several", build_bn_fusion,
-                       n_inputs=2, index_counts_inputs=True),
+                       n_inputs=2, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
+                       example_shapes=((64,), (32,))),
     "32": Architecture("32", "fusion of 2 L2-normalised inputs", "several", l2_fusion_builder("32"),
-                       n_inputs=2, index_counts_inputs=True),
+                       n_inputs=2, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
+                       example_shapes=((64,), (32,))),
     "33": Architecture("33", "fusion of 3 L2-normalised inputs", "several", l2_fusion_builder("33"),
-                       n_inputs=3, index_counts_inputs=True),
+                       n_inputs=3, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
+                       example_shapes=((64,), (32,), (16,))),
     "34": Architecture("34", "fusion of 4 L2-normalised inputs", "several", l2_fusion_builder("34"),
-                       n_inputs=4, index_counts_inputs=True),
-    "51": Architecture("51", "shufl CNN (Dieleman and Schrauwen 2014 style)", "patches", build_shufl_cnn),
+                       n_inputs=4, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
+                       example_shapes=((64,), (32,), (16,), (8,))),
+    "51": Architecture("51", "shufl CNN (Dieleman and Schrauwen 2014 style)", "patches", build_shufl_cnn,
+                       defaults={"n_filters_1": 256, "n_filters_2": 256, "n_filters_3": 512, "n_filters_4": 512,
+                                 "n_kernel_1": (4, 1), "n_kernel_2": (4, 1), "n_kernel_3": (4, 1),
+                                 "n_kernel_4": (4, 1), "n_pool_1": (4, 1), "n_pool_2": (2, 1), "n_pool_3": (2, 1),
+                                 "n_pool_4": (1, 1), "n_dense": 2048, "n_dense_2": 2048, "final_activation": "linear"},
+                       example_shapes=((128, 64, 1),)),
+    "61": Architecture("61", "musicnn tagger (Pons and Serra 2019)", "patches", build_musicnn,
+                       defaults={"n_filters_1": 16, "n_filters_2": 8, "n_filters_3": 32, "n_kernel_1": (7, 1),
+                                 "n_kernel_2": (32, 1), "n_kernel_3": (7, 1), "n_dense": 64,
+                                 "dropout_factor": 0.5, "final_activation": "sigmoid"},
+                       example_shapes=((96, 96, 1),)),
+    "62": Architecture("62", "short-chunk ResNet tagger (Won et al. 2020)", "patches", build_short_chunk_resnet,
+                       defaults={"n_filters_1": 16, "n_dense": 64, "dropout_factor": 0.5, "final_activation": "sigmoid"},
+                       example_shapes=((96, 96, 1),)),
+    "2": Architecture("2", "audio CNN fused with a metadata vector (seed)", "patches+vectors", build_audio_metadata,
+                      n_inputs=2, index_counts_inputs=True,
+                      defaults={"n_filters_1": 1024, "n_filters_2": 1024, "n_filters_3": 2048, "n_filters_4": 2048,
+                                "n_kernel_4": (1, 1), "n_pool_3": (1, 1), "n_pool_4": (1, 1), "n_dense": 2048,
+                                "final_activation": "linear"},
+                      example_shapes=((96, 96, 1), (64,))),
+    "5": Architecture("5", "CRNN: conv blocks (BN, ELU), two GRUs (Choi et al.)", "patches",
+                      build_crnn, index_counts_inputs=True,
+                      defaults={"n_filters_1": 64, "n_filters_2": 128, "n_filters_3": 128, "n_filters_4": 128,
+                                "n_kernel_1": (3, 3), "n_kernel_2": (3, 3), "n_kernel_3": (3, 3), "n_kernel_4": (3, 3),
+                                "n_pool_1": (2, 2), "n_pool_2": (3, 3), "n_pool_3": (4, 4), "n_pool_4": (4, 4),
+                                "dropout_factor": 0.1, "activation": "elu", "rnn_units": (32, 32), "rnn_dropout": 0.3,
+                                "final_activation": "sigmoid"},
+                      example_shapes=((250, 96, 1),)),
+    "11": Architecture("11", "audio CNN, graph API, named flat layer (seed)", "patches", build_audio_graph,
+                       index_counts_inputs=True,
+                       defaults={"n_filters_1": 1024, "n_filters_2": 1024, "n_filters_3": 2048, "n_filters_4": 2048,
+                                 "n_kernel_4": (1, 1), "n_pool_3": (1, 1), "n_pool_4": (1, 1),
+                                 "final_activation": "linear"},
+                       example_shapes=((96, 96, 1),)),
+    "12": Architecture("12", "six parallel convolutions, then CNN blocks (seed)", "patches", build_parallel_cnn,
+                       defaults={"n_filters_2": 1024, "n_filters_3": 2048, "n_filters_4": 2048, "n_kernel_4": (1, 1),
+                                 "n_pool_3": (1, 1), "n_pool_4": (1, 1), "final_activation": "softmax"},
+                       example_shapes=((96, 96, 1),)),
+    "41": Architecture("41", "text LSTM over word embeddings (seed)", "sequences", build_text_lstm,
+                       defaults={"sequence_length": 500, "embedding_dim": 300, "vocab_size": 500, "rnn_units": (2048,),
+                                 "final_activation": "linear"},
+                       example_shapes=((100,),)),
 }
+
+
+def default_cnn(arch_id, **overrides):
+    """The CnnSection of an architecture's default config (its ``defaults``), with ``overrides``."""
+    from ..config.schema import CnnSection
+    arch = get_architecture(arch_id)
+    return CnnSection(**{**arch.defaults, **overrides, "architecture": arch.id})
 
 
 def get_architecture(arch_id):

@@ -140,7 +140,12 @@ def audio_vector(layout, model_id, path, layer=None):
         raise MissingInput(path, what="audio file to query")
     model, experiment, saved = _trained(layout, model_id)
     ds = experiment.dataset
-    if get_architecture(experiment.cnn.architecture).input_kind != "patches":
+    kind = get_architecture(experiment.cnn.architecture).input_kind
+    if kind == "patches+vectors":
+        raise ConfigError(f"{model_id} reads audio patches together with a metadata vector "
+                          f"({', '.join(saved.get('suffixes') or ())}), which a new audio file does not have: "
+                          f"query it with an item id of {ds.dataset}")
+    if kind != "patches":
         raise ConfigError(f"{model_id} does not read audio (experiment {experiment.name!r}, inputs "
                           f"{', '.join(saved.get('suffixes') or ()) or 'none'}): query it with an item id of "
                           f"{ds.dataset}")

@@ -256,10 +256,8 @@ def save_confusion_plot(path, matrix, labels=None, title=""):
 
 # ------------------------------------------------------------------------------- trained models
 def _experiment_of(layout, model_id):
-    from .config import experiment_from_dict
-    saved = fileio.read_json(layout.model_config(model_id),
-                             f"train a model first (tartarus run ...); {model_id} has no config")
-    return experiment_from_dict(saved["experiment"]["name"], saved["experiment"])
+    from .predict import saved_experiment
+    return saved_experiment(layout, model_id)[0]
 
 
 def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=0):

@@ -57,11 +57,17 @@ def aggregate_by_item(values, patch_rows, n_items, how="mean"):
     return present, out.astype(np.float32)
 
 
+def saved_experiment(layout, model_id):
+    """(Experiment, saved config dict) of a trained model, from its config.json (no model loaded)."""
+    saved = read_json(layout.model_config(model_id),
+                      f"train a model first (tartarus run ...); {model_id} has no config")
+    return experiment_from_dict(saved["experiment"]["name"], saved["experiment"]), saved
+
+
 def load_trained(layout, model_id):
     """(keras model, Experiment, saved config dict) of a trained model."""
     require_model(layout, model_id)
-    saved = read_json(layout.model_config(model_id))
-    experiment = experiment_from_dict(saved["experiment"]["name"], saved["experiment"])
+    experiment, saved = saved_experiment(layout, model_id)
     return load_model(layout.model_file(model_id)), experiment, saved
 
 

@@ -82,9 +82,10 @@ class ItemInfo:
 
 
 # ------------------------------------------------------------------------------ vectors
-def _trained(layout, model_id):
-    from .predict import load_trained
-    return load_trained(layout, model_id)
+def _experiment(layout, model_id):
+    """The model's Experiment, read from its config (the Keras model itself is not loaded)."""
+    from .predict import saved_experiment
+    return saved_experiment(layout, model_id)[0]
 
 
 def item_vectors(layout, model_id, sets=SETS, layer=None):
@@ -96,8 +97,7 @@ def item_vectors(layout, model_id, sets=SETS, layer=None):
     """
     from .predict import predict
 
-    saved = fileio.read_json(layout.require(layout.model_config(model_id), layout.cli("models")))
-    ds = saved["experiment"]["dataset"]["dataset"]
+    ds = _experiment(layout, model_id).dataset.dataset
     ids, blocks = [], []
     for set_ in sets:
         if layer is None:
@@ -133,12 +133,12 @@ def audio_vector(layout, model_id, path, layer=None):
     from .audio.patches import item_patches
     from .inputs import patch_params
     from .models import get_architecture, layer_model
-    from .predict import AGGREGATORS
+    from .predict import AGGREGATORS, load_trained
 
     path = Path(path)
     if not path.is_file():
         raise MissingInput(path, what="audio file to query")
-    model, experiment, saved = _trained(layout, model_id)
+    model, experiment, saved = load_trained(layout, model_id)
     ds = experiment.dataset
     kind = get_architecture(experiment.cnn.architecture).input_kind
     if kind == "patches+vectors":
@@ -170,11 +170,15 @@ def _is_audio_path(query):
     return p.suffix.lower() in AUDIO_SUFFIXES or p.is_file()
 
 
-def query_vector(layout, model_id, query, layer=None, sets=SETS):
-    """``(vector, item id or None)`` of a query: an item id of the model's dataset or an audio file."""
+def query_vector(layout, model_id, query, layer=None, sets=SETS, items=None):
+    """``(vector, item id or None)`` of a query: an item id of the model's dataset or an audio file.
+
+    items : the ``(ids, vectors)`` of ``item_vectors(layout, model_id, sets, layer)`` when the caller
+    already has them (they are read otherwise).
+    """
     if _is_audio_path(query) and Path(str(query)).exists():
         return audio_vector(layout, model_id, query, layer), None
-    ids, vectors = item_vectors(layout, model_id, sets, layer)
+    ids, vectors = items if items is not None else item_vectors(layout, model_id, sets, layer)
     try:
         return vectors[ids.index(str(query))], str(query)
     except ValueError:
@@ -230,7 +234,7 @@ def recommend_users(layout, model_id, query, n=10):
     """The ``n`` users with the highest score for an item id or audio file, best first (Hits)."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     n = _check_n("n", n)
-    _, experiment, _ = _trained(layout, model_id)
+    experiment = _experiment(layout, model_id)
     names, users = _users(layout, experiment)
     vector, item = query_vector(layout, model_id, query)
     if vector.shape[-1] != users.shape[1]:
@@ -255,7 +259,7 @@ def recommend_items(layout, model_id, user, n=10, sets=("test",)):
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     n = _check_n("n", n)
-    _, experiment, _ = _trained(layout, model_id)
+    experiment = _experiment(layout, model_id)
     ds = experiment.dataset.dataset
     names, users = _users(layout, experiment)
     if str(user) not in names:
@@ -285,9 +289,9 @@ def similar_items(layout, model_id, query, k=10, layer=None, sets=SETS):
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     k = _check_n("k", k)
-    _, experiment, _ = _trained(layout, model_id)
-    vector, item = query_vector(layout, model_id, query, layer, sets)
+    experiment = _experiment(layout, model_id)
     ids, vectors = item_vectors(layout, model_id, sets, layer)
+    vector, item = query_vector(layout, model_id, query, layer, sets, items=(ids, vectors))
     scores = _normalised(vectors) @ _normalised(vector)
     if item is not None:
         scores[[i for i, name in enumerate(ids) if name == item]] = -np.inf

@@ -54,14 +54,9 @@ def prepare_dummy(layout, registry, verbose=1):
 def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
     """Train the audio, text and fused dummy experiments; print and return the comparison table."""
     from .predict import predict
-    from .train import run
 
     prepare_dummy(layout, registry, verbose)
-    sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
-
-    def train(name, *suffixes):
-        return run(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
-
+    train = _trainer(layout, registry, n_epochs, verbose)
     audio = train("dummy_audio")
     vsm = train("dummy_text_vsm", "bow")
     w2v = train("dummy_text_w2v", "w2v")
@@ -75,12 +70,7 @@ def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
         metrics = result.results["test"]
         rows.append([result.model_id, result.experiment.name, inputs,
                      *(metrics.get(key) for key in COLUMNS[3:])])
-    write_tsv(layout.comparison_table("dummy"),
-              [COLUMNS] + [[f"{v:.4f}" if isinstance(v, float) else v for v in row] for row in rows])
-    if verbose:
-        print()
-        print(format_comparison(rows))
-    return rows
+    return _write_comparison(layout, "dummy", COLUMNS, rows, verbose)
 
 
 def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
@@ -91,17 +81,12 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
     """
     from .factors import factorize
     from .predict import predict
-    from .train import run
 
     prepare_dummy(layout, registry, verbose)
     report = factorize(layout, "DUMMY", "als", REC_DIM, seed=0)
     if verbose:
         print(report.summary())
-    sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
-
-    def train(name, *suffixes):
-        return run(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
-
+    train = _trainer(layout, registry, n_epochs, verbose)
     audio = train("dummy_audio_als")
     text = train("dummy_text_als", "bow")
     predict(layout, audio.model_id, SETS, layer="flat")
@@ -115,11 +100,23 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
         rows.append([result.model_id, result.experiment.name, inputs, *(metrics[key] for key in REC_COLUMNS[3:])])
     for name, metrics in audio.results["test"]["baselines"].items():
         rows.append([name, "baseline", "-", *(metrics[key] for key in REC_COLUMNS[3:])])
-    write_tsv(layout.comparison_table("dummy-rec"),
-              [REC_COLUMNS] + [[f"{v:.4f}" if isinstance(v, float) else v for v in row] for row in rows])
+    return _write_comparison(layout, "dummy-rec", REC_COLUMNS, rows, verbose)
+
+
+def _trainer(layout, registry, n_epochs, verbose):
+    """``train(name, *suffixes)``: run a registry experiment (``n_epochs`` overriding, if given)."""
+    from .train import run
+    sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
+    return lambda name, *suffixes: run(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
+
+
+def _write_comparison(layout, name, columns, rows, verbose):
+    """Write ``results/comparison_{name}.tsv`` (4 decimals), print it when ``verbose``; return ``rows``."""
+    write_tsv(layout.comparison_table(name),
+              [columns] + [[f"{v:.4f}" if isinstance(v, float) else v for v in row] for row in rows])
     if verbose:
         print()
-        print(format_comparison(rows, REC_COLUMNS))
+        print(format_comparison(rows, columns))
     return rows
 
 

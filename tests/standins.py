@@ -1,9 +1,11 @@
-"""Small synthetic stand-ins of the datasets the original Tartarus released (MSD-A, MuMu, MSD-I).
+"""Small synthetic stand-ins of the datasets the original Tartarus used (MSD-A, MuMu, MSD-I, and the
+AcousticBrainz genre sets of its last commit).
 
 The archives cannot be downloaded here, so these write, under a data root, the files of each
 release with its file names, array ranks and dtypes (float32 targets and embeddings, sparse CSR
-text vectors in .npz, items x users CSR test matrices, one id a line item indexes), at a few dozen
-items instead of tens of thousands. The targets carry signal from the inputs, so a model can learn.
+text vectors in .npz, items x users CSR test matrices, one id a line item indexes, HDF5 vector
+features), at a few dozen items instead of tens of thousands, with the seed's label counts and
+input widths where the seed states them. The targets carry signal from the inputs, so a model can learn.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ INPUTS = {
     "MSD-A-artists": {"sem-bio": (300, True)},
     "MSD-A-songs": {"audio-emb": (64, False), "a-sem-emb": (48, False), "sem-bio": (300, True)},
     "MuMu-albums": {"VSM": (400, True), "VSM-SEM": (400, True), "model_audio": (64, False),
-                    "model_text": (64, False), "model_visual": (64, False)},
-    "MSD-I": {"model_audio": (64, False), "model_text": (64, False), "model_visual": (64, False),
-              "audio-emb": (32, False)},
-    "AB-allmusic": {"ab-features": (80, False), "ab-text": (60, False)},
-    "AB-discogs": {"ab-features": (80, False), "ab-text": (60, False)},
-    "AB-lastfm": {"ab-features": (80, False), "ab-text": (60, False)},
-    "AB-tagtraum": {"ab-features": (80, False), "ab-text": (60, False)},
+                    "model_text": (48, False), "model_visual": (32, False)},
+    # the inputs of the seed's TISMIR commands (its README): no text
+    "MSD-I": {"audio": (64, False), "visual": (48, False), "mm-audio": (40, False), "mm-visual": (32, False)},
 }
-CLASSES = {"MuMu-albums": 250, "MuMu-tracks": 250, "MSD-I": 15, "AB-allmusic": 21, "AB-discogs": 15,
-           "AB-lastfm": 30, "AB-tagtraum": 31}
-MULTILABEL = {"MuMu-albums", "MuMu-tracks", "AB-allmusic", "AB-discogs", "AB-lastfm", "AB-tagtraum"}
+# AcousticBrainz genres (the seed's b214f66): four train_data vectors for the `_multimodal` and
+# `_singlemodal` experiments (the seed does not name them; these names are the stand-in's), and the
+# HDF5 vector features of the single-input ones (AB_FEATURES wide, the seed's n_metafeatures)
+AB_DATASETS = ("allmusic", "discogs", "lastfm", "tagtraum")
+AB_FEATURES = 2669
+for _ds in AB_DATASETS:
+    INPUTS[_ds] = {"vec-a": (40, False), "vec-b": (32, False), "vec-c": (24, False), "vec-d": (16, False)}
+CLASSES = {"MuMu-albums": 250, "MuMu-tracks": 250, "MSD-I": 15,
+           "allmusic": 766, "discogs": 315, "lastfm": 327, "tagtraum": 296}
+MULTILABEL = {"MuMu-albums", "MuMu-tracks", *AB_DATASETS}
 
 
 def _ids(ds, set_):
@@ -89,7 +94,23 @@ def write_standin(root, ds, seed=0):
         scores = (latent["test"] @ w) @ users.T  # items x users
         plays = (scores > np.quantile(scores, 0.8, axis=0, keepdims=True)) * rng.integers(1, 9, scores.shape)
         fileio.save_sparse(layout.eval_matrix("test", ds), sp.csr_matrix(plays.astype(np.float32)))
+    if ds in AB_DATASETS:
+        w = rng.normal(size=(6, AB_FEATURES))
+        for set_ in SETS:
+            x = (latent[set_] @ w + 0.3 * rng.normal(size=(SIZES[set_], AB_FEATURES))).astype(np.float32)
+            write_vector_features(layout.patches(set_, ds, 1, 1), _ids(ds, set_), x, rng)
     return layout
+
+
+def write_vector_features(path, ids, x, rng=None):
+    """The seed's HDF5 layout with one vector a row: ``features`` (N, D) float32, ``index`` (N,) ids.
+
+    With ``rng`` the rows are written in a shuffled order, so that readers must align them by id."""
+    order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("features", data=x[order])
+        f.create_dataset("index", data=np.array([ids[i] for i in order], dtype=object), dtype=h5py.string_dtype())
 
 
 def write_patch_standin(root, ds, n_classes, fact="class", frames=322, bins=96, seed=0):

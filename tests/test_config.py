@@ -15,8 +15,9 @@ def test_repo_registry_entries_validate():
     assert {"DUMMY", "SUPER"} <= set(reg.dataset_names())
     e = reg.experiment("dummy_audio")
     assert (e.dataset.dataset, e.dataset.dim, e.dataset.npatches, e.dataset.window) == ("DUMMY", 3, 1, 15.0)
-    assert (e.training.n_epochs, e.training.n_minibatch) == (30, 8)
-    assert e.training.loss_func == "categorical_crossentropy"
+    # the seed's dummy_audio: batches of 3, binary cross-entropy on the softmax head, no dropout
+    assert (e.training.n_epochs, e.training.n_minibatch) == (30, 3)
+    assert e.training.loss_func == "binary_crossentropy" and e.cnn.dropout_factor == 0.0
     assert (e.cnn.architecture, e.cnn.n_filters_1, e.cnn.n_filters_2) == ("1", 64, 128)
     assert e.cnn.n_pool_2 == (2, 1) and e.cnn.n_kernel_1 == (4, 96)  # inherited from audio_cnn
     assert e.cnn.final_activation == "softmax"

@@ -47,11 +47,12 @@ def test_text_models_on_the_real_super_lyrics(super_root):
     assert main(["run", "dummy_text_w2v", "w2v", "--data-dir", root, "--set", "dataset.dataset=SUPER",
                  "--set", "cnn.embedding_dim=16", "--set", "cnn.sequence_length=120", "--set", "training.n_epochs=2",
                  "--set", "training.n_minibatch=3"]) == 0
-    for model, layer, dim in (("model_1", "5", 128), ("model_2", "dense_1", 64)):
+    # 128: the seed's n_dense of dummy_text_vsm (two layers) and of dummy_text_w2v
+    for model, layer, dim in (("model_1", "5", 128), ("model_2", "dense_1", 128)):
         assert main(["predict", model, "-l", layer, "-s", "train", "-s", "val", "-s", "test", "--data-dir", root]) == 0
         x = load_npy(layout.x("test", f"{model}-pred_{layer}", "SUPER"))
         assert x.shape == (3, dim) and np.isfinite(x).all()
     assert main(["run", "dummy_multimodal", "model_1-pred_5", "model_2-pred_dense_1", "--data-dir", root,
                  "--set", "dataset.dataset=SUPER", "--set", "training.n_epochs=1", "--set", "training.n_minibatch=3"]) == 0
-    probs = load_npy(layout.prediction("model_3", "test"))
-    assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    probs = load_npy(layout.prediction("model_3", "test"))  # the seed's sigmoid head on dummy_multimodal
+    assert probs.shape == (3, 3) and ((probs > 0) & (probs < 1)).all()

@@ -84,7 +84,8 @@ def test_standardize_blocks_and_dense_defaults():
                         input_stats=(-50.0, 5.0))
     names = [layer.name for layer in model.layers]
     assert "conv_4" not in names and "bn_1" in names
-    assert model.get_layer("dense_1").units == 2048 and model.get_layer("dense_2").units == 24
+    # n_dense = 0: no first dense layer (it meant 2048 before; architecture 51's defaults state 2048)
+    assert "dense_1" not in names and model.get_layer("dense_2").units == 24
     assert np.allclose(np.asarray(model.get_layer("standardize")(np.full((1, 64, 16, 1), -45.0, np.float32))), 1.0)
     with pytest.raises(ConfigError, match="takes \\(frames, bins, 1\\) patches"):
         build_model(shufl(**SMALL).cnn, (64, 16, 2), 40)
@@ -138,3 +139,56 @@ def test_learns_tag_vectors_through_run(tmp_path, shufl_experiments):
     assert model_cos > constant_cos + 0.2, (model_cos, constant_cos)
     predict(layout, result.model_id, ["test"], layer="pooled")
     assert load_npy(layout.x("test", f"{result.model_id}-pred_pooled", "TINY")).shape == (3, 64)
+
+
+# ------------------------------------------------------------------ shufl as its own code
+def test_shufl_seed_entry_is_shufls_code():
+    """iogakos/shufl scripts/shufl.py (network, loss, updates), prepare_dataset.py (spectrograms)."""
+    reg = Registry()
+    e = reg.experiment("shufl_seed")
+    c, t = e.cnn, e.training
+    assert (c.n_filters_1, c.n_filters_2, c.n_filters_3, c.n_filters_4, c.n_filters_5) == (256, 256, 256, 512, 0)
+    assert [c.n_kernel_1[0], c.n_kernel_2[0], c.n_kernel_3[0], c.n_kernel_4[0]] == [4, 4, 4, 4]
+    assert [c.n_pool_1[0], c.n_pool_2[0], c.n_pool_3[0], c.n_pool_4[0]] == [4, 2, 2, 1]
+    assert (c.n_dense, c.n_dense_2, c.dense_activations, c.dropout_before_dense, c.dropout_factor) == \
+        (2048, 2048, ("softmax", "relu"), True, 0.5)
+    assert (c.final_activation, e.dataset.dim, t.loss_func, t.normalize_y) == ("elu", 40, "mse", False)
+    assert (t.optimizer, t.learning_rate, t.momentum, t.nesterov, t.n_minibatch) == ("sgd", 0.005, 0.9, True, 500)
+    assert (t.n_epochs, t.early_stopping) == (200, False)
+    entry = reg.dataset(e.dataset.dataset)
+    assert (entry.name, entry.resample_sr, entry.n_fft, entry.hop, entry.n_mels, entry.log) == \
+        ("MTAT_shufl", 16000, 3116, 779, 128, False)
+    assert int(e.dataset.window * entry.resample_sr / entry.hop) == 599
+    model = build_model(c, (599, 128, 1), 40)
+    names = describe_layers(model).split(", ")
+    assert names[14:] == ["14:pooled", "15:dropout_dense_1", "16:dense_1", "17:dropout_dense_2", "18:dense_2",
+                          "19:dropout_head", "20:logits", "21:output"]  # dropout on the input of each dense layer
+    assert model.get_layer("dense_1").activation.__name__ == "softmax"
+    assert model.get_layer("dense_2").activation.__name__ == "relu"
+    # 599 -> 596 /4 149 -> 146 /2 73 -> 70 /2 35 -> 32 frames of 512 filters; mean + max: 1024
+    assert model.get_layer("act_4").output.shape == (None, 32, 512)
+    convs = 4 * 128 * 256 + 256 + 2 * (4 * 256 * 256 + 256) + 4 * 256 * 512 + 512
+    dense = 1024 * 2048 + 2048 + 2048 * 2048 + 2048 + 2048 * 40 + 40
+    assert model.count_params() == convs + dense == 7_558_440
+    x = np.random.default_rng(0).normal(size=(3, 599, 128, 1)).astype(np.float32)
+    out = np.asarray(model.predict_on_batch(x))
+    assert out.shape == (3, 40) and (out > -1).all()  # ELU, no L2 normalisation
+    with pytest.raises(ConfigError, match="dense_activations"):
+        build_model(shufl(**SMALL, dense_activations=["relu"]).cnn, (64, 16, 1), 40)
+    with pytest.raises(ConfigError, match="'gelu' is not one of"):
+        build_model(shufl(**SMALL, dense_activations=["relu", "gelu"]).cnn, (64, 16, 1), 40)
+
+
+def test_shufl_seed_spectrogram_is_librosas_linear_mel():
+    """prepare_dataset.py: librosa.feature.melspectrogram(y, sr=16000, n_mels=128, fmax=sr/2,
+    n_fft=3116, hop_length=779), power, no log."""
+    import librosa
+    from tartarus.audio.features import spectrogram
+    entry = Registry().dataset("MTAT_shufl")
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 2) / 16000
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.normal(size=t.size)).astype(np.float32)
+    ours = spectrogram(y, entry)
+    want = librosa.feature.melspectrogram(y=y, sr=16000, n_mels=128, fmax=8000, n_fft=3116, hop_length=779).T
+    assert ours.shape == want.shape == (1 + y.size // 779, 128)
+    assert np.allclose(ours, want, rtol=1e-3, atol=1e-6 * want.max())

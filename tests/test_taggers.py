@@ -152,9 +152,13 @@ def test_musicnn_parts_can_be_left_out_and_resnet_width_sets_sizes():
     assert "timbral_1" in names and "temporal_1" not in names and "mid_1" not in names
     with pytest.raises(ConfigError, match="no front end"):
         build_model(default_cnn("61", n_filters_1=0, n_filters_2=0), (64, 40, 1), 3)
-    wide = build_model(default_cnn("62", n_filters_1=32, n_dense=0, final_activation="linear"), (64, 40, 1), 3)
+    wide = build_model(default_cnn("62", n_filters_1=32, n_dense=128, final_activation="linear"), (64, 40, 1), 3)
     assert wide.get_layer("pooled").output.shape == (None, 128) and wide.get_layer("dense_1").units == 128
     assert wide.layers[-1].name == "l2_normalize"
+    # n_dense = 0 means no dense back end, as in every architecture (it meant 4 x n_filters_1 before)
+    bare = build_model(default_cnn("62", n_filters_1=32, n_dense=0), (64, 40, 1), 3)
+    assert "dense_1" not in [layer.name for layer in bare.layers]
+    assert bare.get_layer("logits").input.shape == (None, 128)
 
 
 def test_short_chunk_resnet_matches_architecture_1_on_dummy_data(tmp_path):

@@ -149,7 +149,7 @@ def test_vsm_dummy_rows_ids_and_vocabulary(dummy):
         f.write(" Zanzíbarqué\n")
     with open(dummy.text_dir / f"{train_ids[0]}.txt", "a", encoding="utf-8") as f:
         f.write(" Xilófonoúnico\n")
-    out = build_vsm(dummy, "DUMMY")
+    out = build_vsm(dummy, "DUMMY", max_df=0.9, max_features=None, n_words=None)  # tartarus's earlier choices
     vocab = vocabulary(dummy, "bow", "DUMMY")
     terms = [t for t, _, _ in vocab]
     assert [j for _, j, _ in vocab] == list(range(len(vocab)))
@@ -171,13 +171,13 @@ def test_vsm_dummy_rows_ids_and_vocabulary(dummy):
         assert float(idf) == pytest.approx(np.log((1 + n) / (1 + df)) + 1, rel=1e-6)
     params = json.loads(dummy.text_params("bow", "DUMMY").read_text())
     assert params["max_df"] == 0.9 and params["min_df"] == 1 and params["sublinear_tf"] is True
-    assert params["max_features"] is None and params["vocabulary_size"] == len(vocab)
+    assert params["max_features"] is None and params["n_words"] is None and params["vocabulary_size"] == len(vocab)
     assert params["fit_on"] == "train" and params["shapes"]["test"] == [len(test_ids), len(vocab)]
 
 
 def test_vsm_sublinear_tf_and_max_df(tmp_path):
     layout = write_corpus(tmp_path, SMALL)
-    build_vsm(layout, "T")  # max_df 0.9: "luna" (in all 3 train texts) is dropped
+    build_vsm(layout, "T", max_df=0.9)  # max_df 0.9: "luna" (in all 3 train texts) is dropped
     terms = [t for t, _, _ in vocabulary(layout, "bow", "T")]
     assert terms == ["canción", "mar", "sol"]
     build_vsm(layout, "T", max_df=1.0)
@@ -200,8 +200,79 @@ def test_vsm_sublinear_tf_and_max_df(tmp_path):
         build_vsm(layout, "T", max_df=1, min_df=2)
 
 
+def test_vsm_defaults_are_the_seeds(tmp_path):
+    """load_vsm.py: the first 300 words, TfidfVectorizer(sublinear_tf=True, max_df=0.5, max_features=10000)."""
+    import inspect
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from tartarus.config.schema import DatasetEntry
+    sig = inspect.signature(build_vsm).parameters
+    assert (sig["max_df"].default, sig["max_features"].default, sig["n_words"].default) == (0.5, 10000, 300)
+    entry = DatasetEntry(name="X")
+    assert (entry.max_df, entry.max_features, entry.n_words, entry.min_df) == (0.5, 10000, 300, 1)
+    # 4 train texts; word 301 onwards of the first text does not count
+    texts = {"a": " ".join(["sol"] * 300 + ["tardío"] * 5), "b": "sol luna", "c": "luna mar", "d": "mar río"}
+    layout = write_corpus(tmp_path, {"train": texts, "val": {"e": "sol"}, "test": {"f": "tardío"}})
+    build_vsm(layout, "T")
+    terms = [t for t, _, _ in vocabulary(layout, "bow", "T")]
+    # df: sol 2, luna 2, mar 2 (of 4: kept at max_df 0.5), río 1; "tardío" (words 301-305) is cut
+    assert terms == ["luna", "mar", "río", "sol"]
+    want = TfidfVectorizer(sublinear_tf=True, max_df=0.5, max_features=10000, analyzer="word")
+    ref = want.fit_transform([" ".join(t.split()[:300]) for t in texts.values()]).toarray()
+    x = fileio.load_sparse(layout.x("train", "bow", "T", sparse=True)).toarray()
+    assert list(want.get_feature_names_out()) == terms and np.allclose(x, ref, atol=1e-6)
+    assert fileio.load_sparse(layout.x("test", "bow", "T", sparse=True)).nnz == 0
+    params = json.loads(layout.text_params("bow", "T").read_text())
+    assert (params["max_df"], params["max_features"], params["n_words"]) == (0.5, 10000, 300)
+    build_vsm(layout, "T", max_df=1.0, n_words=0)  # every word counts: "tardío" is a term
+    assert "tardío" in [t for t, _, _ in vocabulary(layout, "bow", "T")]
+    build_vsm(layout, "T", max_df=0.25)  # more than one text of four: dropped
+    assert [t for t, _, _ in vocabulary(layout, "bow", "T")] == ["río"]
+    with pytest.raises(ConfigError, match="n_words"):
+        build_vsm(layout, "T", n_words=-1)
+
+
 # ------------------------------------------------------------------------------------ w2v
 W2V_FAST = dict(embedding_dim=16, epochs=3, window=3)
+
+
+def test_w2v_defaults_are_the_seeds(tmp_path):
+    """load_w2v.py: gensim Word2Vec with its defaults (CBOW, 5 epochs), size 300, window 10,
+    min_count 1, sample 1e-3, on the train texts' lines; vectors read after init_sims(replace=True)."""
+    import inspect
+    from gensim.models import Word2Vec
+    from tartarus.config.schema import DatasetEntry
+    from tartarus.text.w2v import train_sentences
+    sig = inspect.signature(build_w2v).parameters
+    assert (sig["epochs"].default, sig["skipgram"].default, sig["sentences"].default, sig["unit_vectors"].default,
+            sig["embedding_dim"].default, sig["window"].default, sig["min_count"].default,
+            sig["sequence_length"].default) == (5, False, "lines", True, 300, 10, 1, 500)
+    entry = DatasetEntry(name="X")
+    assert (entry.w2v_epochs, entry.w2v_skipgram, entry.sequence_length, entry.embedding_dim) == (5, False, 500, 300)
+    texts = {"a": "sol luna mar\nrío sol\r\nluna", "b": "mar sol\rluna río mar", "c": "sol\n\nmar"}
+    assert train_sentences(list(texts.values())) == [["sol", "luna", "mar"], ["río", "sol"], ["luna"], ["mar", "sol"],
+                                                     ["luna", "río", "mar"], ["sol"], ["mar"]]
+    assert train_sentences(["a b\nc"], "texts") == [["a", "b", "c"]]
+    layout = write_corpus(tmp_path, {"train": texts, "val": {"d": "sol"}, "test": {"e": "luna"}})
+    build_w2v(layout, "T", sequence_length=6, embedding_dim=8)
+    params = json.loads(layout.text_params("w2v", "T").read_text())
+    assert (params["sg"], params["epochs"], params["window"], params["sample"], params["sentences"],
+            params["n_sentences"], params["unit_vectors"]) == (0, 5, 10, 0.001, "lines", 7, True)
+    w = np.load(layout.embedding_weights("w2v", "T"))
+    assert np.allclose(np.linalg.norm(w[2:], axis=1), 1.0, atol=1e-5)
+    # the same as gensim's CBOW on those sentences, each row scaled to unit length
+    ref = Word2Vec(train_sentences(list(texts.values())), vector_size=8, window=10, min_count=1, sample=1e-3,
+                   seed=0, workers=1)
+    words = [t for t, _, _ in vocabulary(layout, "w2v", "T")][2:]
+    want = np.stack([ref.wv[t] / np.linalg.norm(ref.wv[t]) for t in words])
+    assert ref.epochs == 5 and ref.sg == 0 and np.allclose(w[2:], want, atol=1e-6)
+    # the earlier choices, as options
+    build_w2v(layout, "T", sequence_length=6, embedding_dim=8, skipgram=True, epochs=20, sentences="texts",
+              unit_vectors=False)
+    params = json.loads(layout.text_params("w2v", "T").read_text())
+    assert (params["sg"], params["epochs"], params["sentences"], params["n_sentences"]) == (1, 20, "texts", 3)
+    assert not np.allclose(np.linalg.norm(np.load(layout.embedding_weights("w2v", "T"))[2:], axis=1), 1.0)
+    with pytest.raises(ConfigError, match="sentences"):
+        build_w2v(layout, "T", sentences="paragraphs")
 
 
 def test_w2v_sequences_and_weights(dummy):
@@ -382,3 +453,32 @@ def test_super_lyrics_vsm_and_w2v(super_layout):
     assert [words[i] if i > 1 else None for i in row[:4]] == [
         t if t in words else None for t in navidad[:4]]
     assert np.load(super_layout.embedding_weights("w2v", "SUPER")).shape == (len(words), 12)
+
+
+def test_d2v_shufl_variant(dummy):
+    """shufl's train_tags_model.py + prepare_dataset.py: PV-DM, 10 passes at a constant rate lowered by
+    0.002 each, then every vector shifted by |min| over all vectors."""
+    from gensim.models.doc2vec import Doc2Vec, TaggedDocument
+    out = build_d2v_targets(dummy, "DUMMY", dim=16, variant="shufl", min_count=1)
+    ys = np.concatenate([np.load(out[s]) for s in SETS])
+    assert ys.shape[1] == 16 and ys.min() == 0.0  # every item is in a split: the smallest value is 0
+    params = json.loads(out.params.read_text())
+    assert (params["variant"], params["dm"], params["passes"], params["epochs_per_pass"]) == ("shufl", 1, 10, 5)
+    assert params["alpha_per_pass"] == [0.025, 0.023, 0.021, 0.019, 0.017, 0.015, 0.013, 0.011, 0.009, 0.007]
+    assert (params["center"], params["normalize"], params["window"], params["hs"], params["negative"]) == \
+        (False, False, 8, 1, 0)
+    # the same as gensim driven by hand the way shufl did, then shifted
+    tags = read_tags(dummy.tags_index("DUMMY"))
+    corpus = [TaggedDocument(t, [i]) for i, t in tags.items() if t]
+    model = Doc2Vec(vector_size=16, alpha=0.025, min_alpha=0.025, dm=1, window=8, min_count=1, sample=0, hs=1,
+                    negative=0, seed=0, workers=1)
+    model.build_vocab(corpus)
+    for p in range(10):
+        a = 0.025 - 0.002 * p
+        model.train(corpus, total_examples=len(corpus), epochs=5, start_alpha=a, end_alpha=a)
+    shift = abs(model.dv.vectors.min())
+    assert params["shift"] == pytest.approx(float(shift))
+    first = fileio.read_lines(dummy.items_index("train", "DUMMY"))
+    assert np.allclose(np.load(out["train"]), np.stack([model.dv[i] for i in first]) + shift, atol=1e-6)
+    with pytest.raises(ConfigError, match="variant"):
+        build_d2v_targets(dummy, "DUMMY", variant="dm")

@@ -60,8 +60,9 @@ def step_predict_reload(model, x, tmp_path, loss="categorical_crossentropy"):
 def test_arch3_dense_numbering_and_l5_is_hidden(tmp_path):
     c = cnn(architecture="3", n_dense=32, n_dense_2=16, final_activation="softmax")
     model = build_model(c, [(50,)], N_OUT)
+    # the seed's get_model_3 (functional): its output Dense held the softmax, so logits has no index
     assert describe_layers(model) == ("0:input_1, 1:dropout_input, 2:dense_1, 3:dropout_1, 4:dense_2, "
-                                      "5:dropout_2, 6:logits, 7:output")
+                                      "5:dropout_2, 6:output")
     x = vectors(50)
     again, out = step_predict_reload(model, x, tmp_path)
     assert np.allclose(out.sum(axis=1), 1, atol=1e-5)
@@ -73,8 +74,7 @@ def test_arch3_dense_numbering_and_l5_is_hidden(tmp_path):
 
 def test_arch3_one_or_no_hidden_layer_and_linear_head():
     model = build_model(cnn(architecture="3", n_dense=8, final_activation="linear"), [(20,)], 5)
-    assert describe_layers(model) == ("0:input_1, 1:dropout_input, 2:dense_1, 3:dropout_1, 4:logits, 5:output, "
-                                      "6:l2_normalize")
+    assert describe_layers(model) == "0:input_1, 1:dropout_input, 2:dense_1, 3:dropout_1, 4:output, 5:l2_normalize"
     out = np.asarray(model.predict_on_batch(vectors(20)[0]))
     assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
     bare = build_model(cnn(architecture="3", final_activation="linear"), [(20,)], 5)  # n_dense = 0: a linear model
@@ -91,8 +91,10 @@ def text_cnn(**overrides):
 def test_arch4_from_embedding_matrix(tmp_path):
     emb = RNG.normal(size=(30, 8)).astype(np.float32)
     model = build_model(text_cnn(), [(12,)], N_OUT, embedding=emb)
-    assert describe_layers(model) == ("0:embedding, 1:dropout_embedding, 2:conv_1, 3:conv_2, 4:pool_1, 5:pool_2, "
-                                      "6:concat, 7:dense_1, 8:dropout_dense_1, 9:logits, 10:output")
+    # the seed's get_model_4 (Sequential): the convolutions are one nested sub-model (concat), and its
+    # hidden layer is Dense, Dropout, Activation
+    assert describe_layers(model) == ("0:embedding, 1:dropout_embedding, 2:concat, 3:fc_1, 4:dropout_dense_1, "
+                                      "5:dense_1, 6:logits, 7:output")
     assert np.array_equal(np.asarray(model.get_layer("embedding").embeddings), emb)
     assert model.get_layer("embedding").trainable
     x = [sequences(30, 12)]
@@ -102,7 +104,8 @@ def test_arch4_from_embedding_matrix(tmp_path):
     assert "Constant" not in config  # the matrix is a weight, not a constant initializer
     hidden = np.asarray(layer_model(again, "dense_1").predict_on_batch(x[0]))
     assert hidden.shape == (BATCH, 10)
-    assert np.allclose(hidden, np.asarray(layer_model(again, 7).predict_on_batch(x[0])))
+    assert np.allclose(hidden, np.asarray(layer_model(again, 5).predict_on_batch(x[0])))
+    assert (hidden >= 0).all()  # relu output
     assert np.asarray(layer_model(again, "concat").predict_on_batch(x[0])).shape == (BATCH, 12)
 
 
@@ -119,8 +122,8 @@ def test_arch4_static_embedding_is_frozen(tmp_path):
 def test_arch4_random_embedding_one_filter_size(tmp_path):
     model = build_model(text_cnn(vocab_size=25, filter_sizes=[3], n_dense=0, final_activation="linear"),
                         [(10,)], N_OUT)
-    assert describe_layers(model) == ("0:embedding, 1:dropout_embedding, 2:conv_1, 3:pool_1, 4:dropout_features, "
-                                      "5:logits, 6:output, 7:l2_normalize")
+    assert describe_layers(model) == ("0:embedding, 1:dropout_embedding, 2:pool_1, 3:dropout_features, "
+                                      "4:logits, 5:output, 6:l2_normalize")
     assert model.get_layer("embedding").embeddings.shape == (25, 8)
     step_predict_reload(model, [sequences(25, 10)], tmp_path, loss="cosine_similarity")
 
@@ -139,18 +142,20 @@ def test_arch4_config_errors():
 
 # ---------------------------------------------------------------- architecture 6 (parallel branches)
 def test_arch6_branches(tmp_path):
-    model = build_model(cnn(architecture="6", branch_dims=[12, 6], final_activation="sigmoid"), [(20,)], N_OUT)
-    assert describe_layers(model) == ("0:input_1, 1:dropout_input, 2:branch_1, 3:branch_2, 4:concat, "
-                                      "5:dropout_branches, 6:logits, 7:output")
+    model = build_model(cnn(architecture="6", n_dense=12, n_dense_2=6, final_activation="sigmoid"), [(20,)], N_OUT)
+    assert describe_layers(model) == ("0:input_1, 1:branch_relu, 2:branch_tanh, 3:branch_sigmoid, 4:concat, "
+                                      "5:dropout_branches, 6:dense_2, 7:dropout_2, 8:output")
     x = vectors(20)
     again, _ = step_predict_reload(model, x, tmp_path, loss="binary_crossentropy")
-    assert np.asarray(layer_model(again, "concat").predict_on_batch(x[0])).shape == (BATCH, 18)
-    # a single branch: the seed's plain one-hidden-layer MLP
-    plain = build_model(cnn(architecture="6", branch_dims=[7], final_activation="linear"), [(20,)], N_OUT)
-    assert [l.name for l in plain.layers] == ["input_1", "dropout_input", "branch_1", "dropout_branches",
-                                             "logits", "output", "l2_normalize"]
-    with pytest.raises(ConfigError, match="cnn.branch_dims"):
-        build_model(cnn(architecture="6", branch_dims=[]), [(20,)], N_OUT)
+    assert np.asarray(layer_model(again, "concat").predict_on_batch(x[0])).shape == (BATCH, 36)
+    # n_dense_2 = 0: no layer after the branches; n_dense = 0: no branches
+    plain = build_model(cnn(architecture="6", n_dense=7, final_activation="linear"), [(20,)], N_OUT)
+    assert [l.name for l in plain.layers] == ["input_1", "branch_relu", "branch_tanh", "branch_sigmoid", "concat",
+                                             "dropout_branches", "logits", "output", "l2_normalize"]
+    bare = build_model(cnn(architecture="6", n_dense_2=5), [(20,)], N_OUT)
+    assert [l.name for l in bare.layers][:3] == ["input_1", "dense_2", "dropout_2"]
+    with pytest.raises(ConfigError, match="cnn.branch_dims: this key was removed; use instead: cnn.n_dense"):
+        cnn(architecture="6", branch_dims=[12, 6])
 
 
 # ---------------------------------------------------------------- fusion 31-34
@@ -187,7 +192,7 @@ def test_l2_fusion(tmp_path, arch, dims):
 def test_l2_fusion_without_hidden_layer():
     model = build_model(cnn(architecture="32", final_activation="linear"), [(5,), (4,)], N_OUT)
     assert describe_layers(model) == ("0:input_1, 1:input_2, 2:l2_input_1, 3:l2_input_2, 4:concat, "
-                                      "5:dropout_concat, 6:logits, 7:output, 8:l2_normalize")
+                                      "5:dropout_concat, 6:output, 7:l2_normalize")
 
 
 @pytest.mark.parametrize("arch, shapes, expected", [
@@ -211,7 +216,7 @@ def test_table_and_new_keys():
     assert ARCHITECTURES["3"].index_counts_inputs and not ARCHITECTURES["4"].index_counts_inputs
     c = CnnSection()
     assert (c.sequence_length, c.embedding_dim, c.filter_sizes, c.num_filters, c.dropout_prob, c.vocab_size,
-            c.embedding_trainable, c.branch_dims) == (500, 300, (2, 3), 150, (0.5, 0.8), 0, True, (512, 256))
+            c.embedding_trainable, c.init) == (500, 300, (2, 3), 150, (0.5, 0.8), 0, True, "glorot_uniform")
     parsed = cnn(dropout_prob=[0, 1], filter_sizes=[3, 4, 5], embedding_trainable=False)
     assert parsed.dropout_prob == (0.0, 1.0) and isinstance(parsed.dropout_prob[0], float)
     assert parsed.filter_sizes == (3, 4, 5) and parsed.embedding_trainable is False

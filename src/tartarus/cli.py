@@ -30,8 +30,9 @@ def _common():
 
 
 def _registry(args):
+    """The package's entries, with the data root's own ``datasets.toml`` over them."""
     from .config import Registry
-    return Registry(args.experiments)
+    return Registry(args.experiments, data_root=_layout(args).root)
 
 
 def _layout(args):
@@ -51,12 +52,15 @@ def cmd_list(args):
 
 def cmd_show(args):
     reg = _registry(args)
-    note = ""
+    note, protocol = "", None
     if args.name in reg.dataset_names():
         entry = reg.dataset(args.name).to_dict()
     else:
         try:
-            entry = reg.experiment(args.name, args.set).to_dict()
+            experiment = reg.experiment(args.name, args.set)
+            entry = experiment.to_dict()
+            from .protocol import protocol_summary
+            protocol = protocol_summary(experiment)
         except ConfigError as exc:
             if "missing value" not in str(exc) or args.set:
                 raise
@@ -66,6 +70,10 @@ def cmd_show(args):
     if note:
         print(note)
     print(json.dumps(entry, indent=2))
+    if protocol:  # the training keys resolved: what `tartarus run` will do
+        print("# training protocol")
+        for key, value in protocol.items():
+            print(f"#   {key}: {value}")
 
 
 def cmd_run(args):
@@ -82,16 +90,23 @@ def cmd_predict(args):
     from .predict import predict
     layout = _layout(args)
     sets = args.sets or ["test"]
-    for set_, out, index, result in predict(layout, args.model, sets, args.layer, args.aggregation):
+    if args.patches and args.full_track:
+        raise ConfigError("predict: -p (patches files) and --full-track (whole spectrograms) exclude each other")
+    for set_, out, index, result in predict(layout, args.model, sets, args.layer, args.aggregation,
+                                            full_track=args.full_track, dataset=args.pred_dataset,
+                                            trim_coeff=args.trim_coeff, middle=args.middle):
         print(f"{args.model} {set_}: {result.values.shape[0]} items x {result.values.shape[1]} -> {out} (+ {index.name})")
+        if result.patch_counts:
+            print(f"  {sum(result.patch_counts)} patches of whole tracks ({min(result.patch_counts)} to "
+                  f"{max(result.patch_counts)} per item)")
         if result.missing_items:
-            print(f"  {len(result.missing_items)} item(s) without patches left out: "
-                  + ", ".join(result.missing_items[:10]))
+            print(f"  {len(result.missing_items)} item(s) without {'a long enough spectrogram' if args.full_track else 'patches'}"
+                  f" left out: " + ", ".join(result.missing_items[:10]))
 
 
 def cmd_evaluate(args):
     from .evaluate import evaluate_model
-    evaluate_model(_layout(args), args.model, args.sets or ["test"], verbose=1)
+    evaluate_model(_layout(args), args.model, args.sets or ["test"], verbose=1, protocol=args.protocol)
 
 
 def cmd_recommend(args):
@@ -113,9 +128,32 @@ def cmd_recommend(args):
 def cmd_similar(args):
     from .recommend import format_hits, similar_items
     sets = args.sets or list(SETS)
-    hits = similar_items(_layout(args), args.model, args.query, args.k, args.layer, sets)
+    metric, against = ("euclidean" if args.euclidean else "cosine"), ("targets" if args.targets else "predictions")
+    hits = similar_items(_layout(args), args.model, args.query, args.k, args.layer, sets, metric, against)
     space = f"layer {args.layer}" if args.layer is not None else "output"
-    print(format_hits(hits, f"{len(hits)} items nearest to {args.query} ({args.model} {space}, cosine)"))
+    space += " vs. the items' targets" if args.targets else ""
+    print(format_hits(hits, f"{len(hits)} items nearest to {args.query} ({args.model} {space}, {metric})"))
+
+
+def cmd_playlist(args):
+    from .playlist import audio_paths, make_playlist, playlist_paths, write_playlist
+    from .recommend import format_hits
+    layout = _layout(args)
+    sets = args.sets or list(SETS)
+    playlist = make_playlist(layout, args.model, args.seeds, args.n, args.whitelist, args.threshold, sets,
+                             args.layer, args.score, "each" if args.each else "mean")
+    entry = _registry(args).dataset(playlist.dataset, undeclared="defaults")  # its audio folder and index
+    audio = audio_paths(layout, entry)
+    tsv, m3us = playlist_paths(layout, playlist, args.out)
+    for label, hits in playlist.lists:
+        print(format_hits(hits, f"playlist of {len(hits)} items for {label} ({args.model}, score {args.score})"))
+    if playlist.whitelist_unknown:
+        print(f"{len(playlist.whitelist_unknown)} whitelist item(s) are not among the candidates: "
+              + ", ".join(playlist.whitelist_unknown[:10]))
+    write_playlist(playlist, tsv, m3us, audio)
+    no_audio = sum(h.id not in audio for h in playlist.hits)
+    print(f"written: {tsv}, {', '.join(map(str, m3us))}"
+          + (f" ({no_audio} item(s) without an audio file in the M3U)" if no_audio else ""))
 
 
 def cmd_architectures(args):
@@ -140,23 +178,38 @@ def cmd_patches(args):
 
 def cmd_text(args):
     from . import text
-    entry = _registry(args).dataset(args.dataset)
+    entry = _registry(args).dataset(args.dataset, undeclared="defaults")  # text reads no audio setting
     layout = _layout(args)
     pick = lambda value, default: default if value is None else value  # noqa: E731
     if args.kind == "vsm":
         max_features = pick(args.max_features, entry.max_features) or None
         paths = text.build_vsm(layout, entry.name, max_df=pick(args.max_df, entry.max_df),
                                min_df=pick(args.min_df, entry.min_df), max_features=max_features,
-                               sublinear_tf=not args.no_sublinear)
+                               sublinear_tf=not args.no_sublinear, n_words=pick(args.n_words, entry.n_words))
     elif args.kind == "w2v":
         paths = text.build_w2v(layout, entry.name, sequence_length=pick(args.sequence_length, entry.sequence_length),
                                embedding_dim=pick(args.embedding_dim, entry.embedding_dim),
                                epochs=pick(args.epochs, entry.w2v_epochs), seed=pick(args.seed, entry.seed),
-                               pretrained=args.pretrained)
+                               pretrained=args.pretrained, skipgram=args.skipgram or entry.w2v_skipgram,
+                               sentences=args.sentences, unit_vectors=not args.raw_vectors)
     else:
         paths = text.build_d2v_targets(layout, entry.name, dim=pick(args.dim, entry.d2v_dim),
-                                       tags=args.tags, seed=pick(args.seed, entry.seed))
+                                       tags=args.tags, seed=pick(args.seed, entry.seed), variant=args.variant)
     print(paths.summary())
+
+
+def cmd_cluster(args):
+    from .cluster import cluster_items, format_clusters, write_assignments
+    source = "features" if args.suffix else "targets"
+    sets = args.sets or list(SETS)
+    clusters, ids, assignment = cluster_items(_layout(args), args.dataset, k=args.k, source=source, fact=args.fact,
+                                              dim=args.dim, suffix=args.suffix, sets=sets, seed=args.seed,
+                                              top=args.top)
+    what = f"X_*_{args.suffix}" if args.suffix else f"y_*_{args.fact}_{args.dim}"
+    print(format_clusters(clusters, f"{len(clusters)} k-means clusters of {len(ids)} {args.dataset} items "
+                                    f"({what}, {'/'.join(sets)})", members=args.members))
+    if args.output:
+        print(f"cluster of each item -> {write_assignments(args.output, ids, assignment)}")
 
 
 def cmd_interactions(args):
@@ -252,10 +305,23 @@ def build_parser():
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
     p.add_argument("--aggregation", choices=("mean", "max", "median"),
                    help="how patches combine into one row per item (default: the experiment's, mean)")
+    p.add_argument("--full-track", action="store_true",
+                   help="predict from each item's whole spectrogram as the seed's predict.py: trim "
+                        "predicting.trim_coeff of each end, patches with 50%% overlap, their mean")
+    p.add_argument("--trim-coeff", type=float, metavar="C",
+                   help="with --full-track: share trimmed from each end (default: predicting.trim_coeff, 0.15)")
+    p.add_argument("-rnd", "--middle", action="store_true",
+                   help="with --full-track: only the middle patch of the trimmed track (the seed's -rnd)")
+    p.add_argument("-pd", "--pred-dataset", metavar="DATASET",
+                   help="predict the items of another dataset (its splits, patches or spectrograms) with this model")
 
     p = add("evaluate", cmd_evaluate, "evaluate a trained model and write results/")
     p.add_argument("model")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
+    p.add_argument("--protocol", choices=("tartarus", "seed", "both"),
+                   help="recommendation: count only users with a held-out item (tartarus), every user with "
+                        "0 for those without one (seed, as the published numbers), or both; "
+                        "default: the experiment's evaluating.protocol")
 
     p = add("recommend", cmd_recommend, "top users for a new item or audio file, or top items for a user (--user)")
     p.add_argument("model", help="model id of a recommendation experiment, e.g. model_1")
@@ -265,12 +331,30 @@ def build_parser():
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS,
                    help="with --user: the candidate items' split(s); default test (the cold-start items)")
 
-    p = add("similar", cmd_similar, "the items nearest to an item or audio file by cosine")
+    p = add("similar", cmd_similar, "the items nearest to an item or audio file by cosine (or Euclidean distance)")
     p.add_argument("model", help="model id, e.g. model_1")
     p.add_argument("query", metavar="ITEM_OR_AUDIO_FILE")
     p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
     p.add_argument("-l", "--layer", help="compare this layer's embeddings (index or name) instead of the outputs")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="candidate split(s); default all")
+    p.add_argument("--euclidean", action="store_true", help="rank by Euclidean distance (smallest first) instead of cosine")
+    p.add_argument("--targets", action="store_true", help="compare the query's prediction with the items' ground-truth "
+                   "vectors (e.g. doc2vec tag vectors), its own included; with --euclidean: shufl's user mode")
+
+    p = add("playlist", cmd_playlist, "rank the catalogue by closeness to seed items (or audio files); "
+                                      "writes results/playlist_{model}_{seed}.tsv and .m3u")
+    p.add_argument("model", help="model id, e.g. model_1")
+    p.add_argument("seeds", nargs="+", metavar="SEED_ITEM", help="item ids of the model's dataset, or audio files")
+    p.add_argument("-n", type=int, default=300, help="the most items a list holds (default 300)")
+    p.add_argument("--whitelist", metavar="FILE", help="only these items (one id a line, or the first TSV column)")
+    p.add_argument("--threshold", type=float, help="keep only items scoring strictly above this")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="candidate split(s); default all")
+    p.add_argument("-l", "--layer", help="compare this layer's embeddings (index or name) instead of the outputs")
+    p.add_argument("--score", choices=("dot", "cosine"), default="dot",
+                   help="dot: seed . item / |item| (the original recommend.py's, default); cosine")
+    p.add_argument("--each", action="store_true",
+                   help="one list per seed (as the original script) instead of one by the seeds' mean score")
+    p.add_argument("--out", metavar="PATH", help="write PATH.tsv and PATH.m3u instead of results/playlist_*")
 
     p = add("architectures", cmd_architectures,
             "the model architectures by id: name, input kind, parameters, and the layers -l accepts")
@@ -295,15 +379,36 @@ def build_parser():
     p.add_argument("dataset")
     p.add_argument("--max-df", type=float, help="vsm: ignore terms in more than this fraction of train texts")
     p.add_argument("--min-df", type=int, help="vsm: ignore terms in fewer train texts than this")
-    p.add_argument("--max-features", type=int, help="vsm: keep the most frequent terms only (0: all)")
+    p.add_argument("--max-features", type=int, help="vsm: keep the most frequent terms only (0: all; default 10000)")
     p.add_argument("--no-sublinear", action="store_true", help="vsm: raw term counts instead of 1 + log(tf)")
+    p.add_argument("--n-words", type=int, help="vsm: only the first N words of each text count (0: all; default 300)")
     p.add_argument("--sequence-length", type=int, help="w2v: tokens per item (padded or cut)")
     p.add_argument("--embedding-dim", type=int, help="w2v: word vector size")
     p.add_argument("--pretrained", help="w2v: word2vec file (.bin binary, else text) instead of training on the train texts")
-    p.add_argument("--epochs", type=int, help="w2v: training epochs")
+    p.add_argument("--epochs", type=int, help="w2v: training epochs (default 5, gensim's)")
+    p.add_argument("--skipgram", action="store_true", help="w2v: skip-gram instead of CBOW")
+    p.add_argument("--sentences", choices=("lines", "texts"), default="lines",
+                   help="w2v: train on each line of a text (default) or on whole texts")
+    p.add_argument("--raw-vectors", action="store_true", help="w2v: keep trained word vectors as they are, "
+                   "not scaled to unit length")
     p.add_argument("--dim", type=int, help="d2v: size of the tag vectors (default 40)")
     p.add_argument("--tags", help="d2v: tags file (default index/tags_{ds}.tsv)")
+    p.add_argument("--variant", choices=("dbow", "shufl"), default="dbow",
+                   help="d2v: PV-DBOW, centred, unit-length vectors (default), or shufl's PV-DM vectors shifted to >= 0")
     p.add_argument("--seed", type=int, help="random seed (default: the dataset entry's)")
+
+    p = add("cluster", cmd_cluster, "k-means clusters of item vectors (doc2vec tag targets, or any X_*.npy "
+                                    "embedding), with the commonest tags and labels of each (shufl's clustering.py)")
+    p.add_argument("dataset")
+    p.add_argument("-k", type=int, default=40, help="number of clusters (default 40, as shufl)")
+    p.add_argument("--fact", default="d2v", help="targets y_{set}_{fact}_{dim}_{ds}.npy (default d2v)")
+    p.add_argument("--dim", type=int, default=40, help="their dimension (default 40)")
+    p.add_argument("--suffix", help="cluster train_data/X_{set}_{suffix}_{ds}.npy instead (e.g. model_3-pred_pooled)")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
+    p.add_argument("--seed", type=int, default=0, help="seed of the k-means starts")
+    p.add_argument("--top", type=int, default=5, help="tags and labels shown per cluster (default 5)")
+    p.add_argument("--members", type=int, default=5, help="item ids shown per cluster (default 5; 0: none)")
+    p.add_argument("-o", "--output", help="also write id<TAB>cluster of every item to this TSV file")
 
     p = add("interactions", cmd_interactions, "import (user, item, count) triplets as a sparse user x item matrix")
     p.add_argument("action", choices=("import",))

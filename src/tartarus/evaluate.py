@@ -20,6 +20,7 @@ EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
 RESULTS_COLUMNS = ("model", "experiment", "set", "evaluation", "n_items", "accuracy", "macro_f1",
                    "micro_f1", "roc_auc", "pr_auc", "map@k", "k", "timestamp")
 PRECISION_AT = (1, 3, 5)
+PROTOCOL_CHOICES = ("tartarus", "seed", "both")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -100,7 +101,8 @@ def evaluate_scores(y_true, y_score, evaluation, labels=None, k=500, threshold=0
             precision/recall/F1, the confusion matrix, per-class and macro ROC-AUC and PR-AUC
             (one-vs-rest), and MAP@k over the classes ranked per item (= mean reciprocal rank of
             the true class when k >= c).
-        ``multilabel`` / ``binary`` - prediction = score >= ``threshold``; accuracy (exact match of
+        ``multilabel`` / ``binary`` - prediction = score >= ``threshold`` (one number, or (c,) per
+            class as from :func:`M.f_max_thresholds`); accuracy (exact match of
             the whole row), macro/micro P/R/F1, per-class and macro ROC-AUC and PR-AUC over the
             classes that have positives and negatives, MAP@k and P@{1,3,5} per item over the
             classes (items without positives left out). With a single column (binary) there is
@@ -134,8 +136,13 @@ def evaluate_scores(y_true, y_score, evaluation, labels=None, k=500, threshold=0
         support = onehot.sum(axis=0)
     else:
         onehot = truth
-        pred = scores >= threshold
-        res["threshold"] = float(threshold)
+        thr = np.asarray(threshold, dtype=np.float64)
+        if thr.ndim == 1 and thr.shape != (c,):
+            raise DataMismatch(f"{len(thr)} thresholds given for {c} score columns: expected one per class")
+        if thr.ndim > 1:
+            raise DataMismatch(f"threshold: expected a number or (c,) per-class values, got shape {thr.shape}")
+        pred = scores >= thr
+        res["threshold"] = float(thr) if thr.ndim == 0 else thr.tolist()
         res["accuracy"] = M.accuracy(truth, pred)
         per = M.precision_recall_f1(truth, pred, None)
         for avg in ("macro", "micro"):
@@ -171,6 +178,9 @@ def evaluate_scores(y_true, y_score, evaluation, labels=None, k=500, threshold=0
          "recall": float(per["recall"][j]), "f1": float(per["f1"][j]),
          "roc_auc": _num(auc.per_class[j]), "pr_auc": _num(ap.per_class[j])}
         for j in range(c)]
+    if evaluation != "multiclass" and np.ndim(res["threshold"]) == 1:
+        for j, row in enumerate(res["per_class"]):
+            row["threshold"] = res["threshold"][j]
     return res
 
 
@@ -260,16 +270,9 @@ def _experiment_of(layout, model_id):
     return saved_experiment(layout, model_id)[0]
 
 
-def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=0):
-    """Evaluate the saved predictions of ``model_id`` on ``set_`` against the split's targets.
-
-    Reads ``layout.prediction(model_id, set_)`` with its index (written by ``tartarus predict``),
-    ``layout.y(set_, fact, dim, ds)`` aligned with ``layout.items_index(set_, ds)`` and, when it has
-    ``dim`` lines, ``layout.genre_labels(ds)`` for class names. Items without a prediction (no
-    patches) are left out and listed under ``missing_items``. Returns the results dict (after
-    writing it with :func:`write_results` when ``write``).
-    """
-    experiment = experiment or _experiment_of(layout, model_id)
+def _saved_scores(layout, model_id, set_, experiment):
+    """``(scores, y_true, labels, missing)`` of ``model_id``'s saved predictions on ``set_``, rows in
+    the split's order without the items that have no prediction (listed in ``missing``)."""
     ds = experiment.dataset
     split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
     aligned, missing = _aligned_predictions(layout, model_id, set_, split_ids)
@@ -293,7 +296,56 @@ def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=
     if label_file.exists():
         names = fileio.read_lines(label_file)
         labels = names if len(names) == np.asarray(scores).reshape(len(scores), -1).shape[1] else None
-    results = evaluate_scores(y_true, scores, ds.evaluation, labels=labels, k=experiment.evaluating.map_k)
+    return scores, y_true, labels, missing
+
+
+def decision_thresholds(layout, model_id, experiment):
+    """The multilabel decision thresholds of ``experiment.evaluating``, with where they came from.
+
+    ``thresholds = "fixed"``: ``evaluating.threshold`` for every class. ``"per_class"`` (default) and
+    ``"global"`` (the seed's ``scripts/threshold.py`` rule, but fitted on val rather than on test):
+    :func:`M.f_max_thresholds` on the model's saved predictions for the ``val`` split (``tartarus
+    predict MODEL -s val``); a class without a positive val item keeps ``evaluating.threshold``.
+    Returns ``(threshold, info)``: a float or (c,) array, and a JSON-ready dict for the results.
+    """
+    ev = experiment.evaluating
+    if ev.thresholds == "fixed":
+        return ev.threshold, {"mode": "fixed", "chosen_on": None}
+    ds = experiment.dataset
+    if not layout.items_index("val", ds.dataset).exists():
+        raise ConfigError(f"evaluating.thresholds = {ev.thresholds!r} chooses thresholds on the val split, but "
+                          f"{layout.items_index('val', ds.dataset)} does not exist; make the split or set "
+                          f"evaluating.thresholds = \"fixed\" (threshold {ev.threshold})")
+    scores, y_true, labels, _ = _saved_scores(layout, model_id, "val", experiment)
+    chosen = M.f_max_thresholds(y_true, scores, per_class=ev.thresholds == "per_class", default=ev.threshold)
+    names = _labels(labels, len(chosen.values))
+    info = {"mode": ev.thresholds, "chosen_on": "val", "n_items": int(len(scores)),
+            "val_f1": [_num(v) for v in chosen.f1],
+            "fallback": [names[j] for j in chosen.fallback], "default": ev.threshold}
+    return chosen.values, info
+
+
+def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=0):
+    """Evaluate the saved predictions of ``model_id`` on ``set_`` against the split's targets.
+
+    Reads ``layout.prediction(model_id, set_)`` with its index (written by ``tartarus predict``),
+    ``layout.y(set_, fact, dim, ds)`` aligned with ``layout.items_index(set_, ds)`` and, when it has
+    ``dim`` lines, ``layout.genre_labels(ds)`` for class names. Items without a prediction (no
+    patches) are left out and listed under ``missing_items``. A multilabel experiment's P/R/F use
+    the thresholds of :func:`decision_thresholds` (``results["thresholds"]`` says how they were
+    chosen, ``results["threshold"]`` holds them). Returns the results dict (after writing it with
+    :func:`write_results` when ``write``).
+    """
+    experiment = experiment or _experiment_of(layout, model_id)
+    ds = experiment.dataset
+    scores, y_true, labels, missing = _saved_scores(layout, model_id, set_, experiment)
+    threshold, info = 0.5, None
+    if ds.evaluation == "multilabel":
+        threshold, info = decision_thresholds(layout, model_id, experiment)
+    results = evaluate_scores(y_true, scores, ds.evaluation, labels=labels, k=experiment.evaluating.map_k,
+                              threshold=threshold)
+    if info is not None:
+        results["thresholds"] = info
     results["missing_items"] = missing
     if write:
         write_results(layout, model_id, set_, results, experiment_name=experiment.name,
@@ -344,19 +396,34 @@ def recommendation_scores(item_factors, user_factors):
     return M.FactorScores(np.asarray(user_factors, dtype=np.float64), items)
 
 
-def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0):
+def _protocols(protocol):
+    """``evaluating.protocol`` / ``--protocol`` as the ordered protocols to report (first: the headline)."""
+    if protocol not in PROTOCOL_CHOICES:
+        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got {protocol!r}")
+    return M.PROTOCOLS if protocol == "both" else (protocol,)
+
+
+def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0,
+                            protocol=None):
     """Cold-start recommendation metrics of ``model_id``'s predicted item factors on ``set_``.
 
-    For every user with an interaction in ``matrix_{set}_{ds}.npz`` (items x users) the held-out
-    items are ranked by (user factor) . (normalised predicted item factor); MAP@k, P@k, nDCG@k,
-    ADiv@k, ROC-AUC and PR-AUC come from :func:`M.ranking_report`, chunked over users.
-    Baselines on the same users: ``random`` (seeded uniform scores) and ``popularity`` (the held-out
-    items ranked by their number of listeners in the held-out matrix itself: an upper bound for
-    any non-personalised ranking, since no model can know it for new items).
+    The held-out items of ``matrix_{set}_{ds}.npz`` (items x users) are ranked for each user by
+    (user factor) . (normalised predicted item factor); MAP@k, P, nDCG and ADiv at the seed's
+    cut-offs 1, 3, 5 and at k (``evaluating.map_k``), ROC-AUC and PR-AUC come from
+    :func:`M.ranking_reports`, chunked over users.
+    protocol : ``"tartarus"`` (only users with a held-out item count), ``"seed"`` (every user with
+        a trained factor or a held-out item counts, the others scoring 0, the seed's P and nDCG;
+        see :func:`M.ranking_reports`) or ``"both"`` (one pass; the headline keys are ours);
+        default ``evaluating.protocol``. ``results["protocols"]`` holds each protocol's report.
+    Baselines on the same users, per protocol: ``random`` (seeded uniform scores) and
+    ``popularity`` (the held-out items ranked by their number of listeners in the held-out matrix
+    itself: an upper bound for any non-personalised ranking, since no model can know it for new
+    items).
     """
     experiment = experiment or _experiment_of(layout, model_id)
     ds = experiment.dataset
     k = experiment.evaluating.map_k
+    protocols = _protocols(protocol or experiment.evaluating.protocol)
     split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
     matrix = fileio.load_sparse(layout.eval_matrix(set_, ds.dataset),
                                 layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
@@ -372,17 +439,28 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     if missing:  # items without a prediction cannot be ranked: leave them out of the candidates
         keep = ~np.isnan(predicted).any(axis=1)
         predicted, matrix = predicted[keep], matrix[np.flatnonzero(keep)]
-    relevance = (matrix.T.tocsr() > 0).astype(np.float64)
-    report = M.ranking_report(relevance, recommendation_scores(predicted, users), k=k)
+    relevance = matrix.T.tocsr().astype(np.float64)  # users x items, the held-out counts
+    relevance.eliminate_zeros()
+    # users without a trained factor (a zero row: no train interaction) and without a held-out
+    # item are no user of the evaluation under either protocol
+    held = np.asarray((relevance > 0).sum(axis=1)).ravel() > 0
+    evaluated = np.flatnonzero(held | np.any(users != 0, axis=1))
+    if len(evaluated) < len(users):
+        relevance, users = relevance[evaluated], users[evaluated]
+    reports = M.ranking_reports(relevance, recommendation_scores(predicted, users), k=k, protocols=protocols)
     rng = np.random.default_rng(seed)
     random_scores = rng.random(relevance.shape)  # small: evaluated users x held-out items
-    popularity = np.asarray(relevance.sum(axis=0)).ravel()
+    popularity = np.asarray((relevance > 0).sum(axis=0)).ravel()
     baselines = {
-        "random": M.ranking_report(relevance, random_scores, k=k),
-        "popularity": M.ranking_report(relevance, lambda a, b: np.broadcast_to(popularity, (b - a, len(popularity))), k=k),
+        "random": M.ranking_reports(relevance, random_scores, k=k, protocols=protocols),
+        "popularity": M.ranking_reports(
+            relevance, lambda a, b: np.broadcast_to(popularity, (b - a, len(popularity))), k=k, protocols=protocols),
     }
-    results = {"evaluation": "recommendation", "k": k, "n_items": int(relevance.shape[1]), **report,
-               "map_at_k": report["map"], "baselines": baselines, "missing_items": missing}
+    per_protocol = {name: {**reports[name], "baselines": {b: baselines[b][name] for b in baselines}}
+                    for name in protocols}
+    head = per_protocol[protocols[0]]
+    results = {"evaluation": "recommendation", "k": k, "n_items": int(relevance.shape[1]), **head,
+               "map_at_k": head["map"], "protocols": per_protocol, "missing_items": missing}
     if write:
         write_results(layout, model_id, set_, results, experiment_name=experiment.name,
                       extra={"dataset": ds.dataset, "fact": ds.fact, "dim": ds.dim})
@@ -392,34 +470,51 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
 
 
 def format_recommendation(results):
-    """The model's ranking metrics beside the random and popularity baselines, as text."""
-    keys = ("map", "precision", "ndcg", "adiv", "roc_auc", "pr_auc")
+    """Each protocol's ranking metrics (rows), the model beside the random and popularity baselines
+    (columns), as text."""
     k = results["k"]
-    names = {"map": f"MAP@{k}", "precision": f"P@{k}", "ndcg": f"nDCG@{k}", "adiv": f"ADiv@{k}",
-             "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
+    protocols = results.get("protocols") or {results.get("protocol", "tartarus"): results}
     lines = [f"recommendation evaluation | model {results.get('model')} | set {results.get('set')} | "
-             f"{results['n_users']} users, {results['n_items']} items",
-             f"  {'':<12}" + "".join(f"{names[key]:>11}" for key in keys)]
-    rows = [(results.get("model", "model"), results)] + list(results["baselines"].items())
-    for name, r in rows:
-        lines.append(f"  {name:<12}" + "".join(f"{r[key]:>11.4f}" for key in keys))
+             f"{results['n_items']} items"]
+    for name, rep in protocols.items():
+        columns = [(results.get("model") or "model", rep)] + list((rep.get("baselines") or {}).items())
+        cuts = list(rep.get("at") or {})
+        metrics = [(f"MAP@{k}", lambda r: r.get("map"))]
+        for key, label in (("precision", "P"), ("ndcg", "nDCG"), ("adiv", "ADiv")):
+            metrics += [(f"{label}@{cut}", lambda r, key=key, cut=cut: (r.get("at") or {}).get(cut, {}).get(key))
+                        for cut in cuts] or [(f"{label}@{k}", lambda r, key=key: r.get(key))]
+        metrics += [("ROC-AUC", lambda r: r.get("roc_auc")), ("PR-AUC", lambda r: r.get("pr_auc"))]
+        how = "users without a held-out item count as 0" if name == "seed" else "users with a held-out item"
+        lines.append(f"  protocol {name}: {rep['n_users']} users ({how})")
+        lines.append(f"    {'':<10}" + "".join(f"{col:>12}" for col, _ in columns))
+        for label, get in metrics:
+            lines.append(f"    {label:<10}" + "".join(_fmt(get(r), 12) for _, r in columns))
     return "\n".join(lines)
 
 
-def evaluate_model(layout, model_id, sets=("test",), verbose=1, predict_first=True):
+def evaluate_model(layout, model_id, sets=("test",), verbose=1, predict_first=True, protocol=None):
     """Predict (unless ``predict_first`` is false) and evaluate a trained model on each split.
 
     Returns ``{set: results}``; a ``recommendation`` experiment is evaluated by
-    :func:`evaluate_recommendation`, every other kind by :func:`evaluate_saved`.
+    :func:`evaluate_recommendation` (``protocol``: see there; default ``evaluating.protocol``),
+    every other kind by :func:`evaluate_saved`. A multilabel experiment whose thresholds are
+    chosen on val has the val split predicted too.
     """
     experiment = _experiment_of(layout, model_id)
+    if protocol is not None:
+        _protocols(protocol)  # a bad value fails before any prediction
     if predict_first:
         from .predict import predict
-        predict(layout, model_id, list(sets))
+        wanted = list(sets)
+        if (experiment.dataset.evaluation == "multilabel" and experiment.evaluating.thresholds != "fixed"
+                and "val" not in wanted and layout.items_index("val", experiment.dataset.dataset).exists()):
+            wanted.append("val")
+        predict(layout, model_id, wanted)
     out = {}
     for set_ in sets:
         if experiment.dataset.evaluation == "recommendation":
-            out[set_] = evaluate_recommendation(layout, model_id, set_, experiment, write=True, verbose=verbose)
+            out[set_] = evaluate_recommendation(layout, model_id, set_, experiment, write=True, verbose=verbose,
+                                                protocol=protocol)
             continue
         out[set_] = evaluate_saved(layout, model_id, set_, experiment, write=True, verbose=verbose)
     return out
@@ -462,6 +557,14 @@ def format_results(results):
         lines.append(f"  {name:<18} {value}")
     for kk, v in (r.get("precision_at") or {}).items():
         lines.append(f"  {'P@' + str(kk):<18} {_fmt(v, 0)}")
+    how = r.get("thresholds")
+    if how and how.get("chosen_on"):
+        text = f"{how['mode']}, maximum F1 on {how['chosen_on']}"
+        if how.get("fallback"):
+            text += f"; {how['default']} for {', '.join(how['fallback'])} (no positive there)"
+        lines.append(f"  {'thresholds':<18} {text}")
+    elif how:
+        lines.append(f"  {'thresholds':<18} fixed {_fmt(r.get('threshold'), 0)}")
     if r.get("auc_skipped"):
         lines.append(f"  (AUC skipped for classes without positives or negatives: {', '.join(r['auc_skipped'])})")
 
@@ -469,6 +572,7 @@ def format_results(results):
     if per:
         w = max(5, *(len(p["label"]) for p in per))
         cols = ("support", "precision", "recall", "f1", "roc_auc", "pr_auc")
+        cols += ("threshold",) if "threshold" in per[0] else ()
         lines.append("")
         lines.append(f"  {'class':<{w}} " + " ".join(c.rjust(9) for c in cols))
         for p in per:

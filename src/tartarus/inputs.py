@@ -2,6 +2,12 @@
 
 A patches file holds ``features`` (N, frames, bins, 1) and ``index`` (N,) item ids; targets are
 per item (``y_{set}_*`` rows in ``items_index`` order), so each patch takes its item's row.
+
+Patch files made by the seed's ``create_patches.py`` hold ``features`` as (N, 1, frames, bins),
+channels first, already standardised per (frame, bin) with a scaler fitted on the train patches
+(which is not in the file). They are recognised (no ``params`` attribute, rank 4, axis 1 of size 1,
+last axis not 1), every block read from them is moved to channels last, and a model trained on
+them gets no scaling of its own (:func:`feature_stats`), so the seed's scaling is applied once.
 """
 
 from __future__ import annotations
@@ -39,10 +45,43 @@ def patch_params(path):
         return json.loads(f.attrs["params"]) if "params" in f.attrs else {}
 
 
-def patch_shape(path):
-    """(frames, bins, channels) of the patches in ``path``."""
+@dataclass(frozen=True)
+class FeatureLayout:
+    """How a patches file stores ``features``.
+
+    channels_first : the seed's (N, 1, frames, bins); blocks are moved to (n, frames, bins, 1).
+    prescaled : the values are already standardised (the seed's ``create_patches.py`` does it).
+    """
+    channels_first: bool = False
+    prescaled: bool = False
+
+    def to_model(self, block):
+        """A block read from ``features`` as the models take it (channels last)."""
+        if self.channels_first:
+            return np.ascontiguousarray(np.moveaxis(block, -3, -1))
+        return block
+
+
+def feature_layout(path):
+    """The :class:`FeatureLayout` of a patches file (DataMismatch for a rank-4 layout it cannot place)."""
     with h5py.File(path, "r") as f:
-        return tuple(f["features"].shape[1:])
+        shape = f["features"].shape
+        ours = "params" in f.attrs
+    if ours or len(shape) != 4 or shape[3] == 1:
+        return FeatureLayout()
+    if shape[1] == 1:
+        return FeatureLayout(channels_first=True, prescaled=True)
+    raise DataMismatch(f"{path}: 'features' of shape {shape}; expected (N, frames, bins, 1) (tartarus "
+                       f"patches) or (N, 1, frames, bins) (the seed's create_patches.py)")
+
+
+def patch_shape(path):
+    """(frames, bins, channels) of the patches in ``path``, channels last whatever the file's layout."""
+    with h5py.File(path, "r") as f:
+        shape = tuple(f["features"].shape[1:])
+    if feature_layout(path).channels_first:
+        return shape[1:] + shape[:1]
+    return shape
 
 
 @dataclass
@@ -77,21 +116,60 @@ def align_patches(patch_ids, item_ids, patches_path="patches", index_path="items
     return PatchAlignment(rows, [item for item in item_ids if item not in present])
 
 
-def feature_stats(path, chunk=256):
-    """(mean, std) over every value of the ``features`` dataset, read in contiguous chunks."""
+SCALER_PATCHES = 10000
+"""Train patches a per-bin scaler is fitted on: the seed fitted its StandardScaler on the first block
+(10000 patches) of the train file and applied it to every block and split."""
+
+
+def feature_stats(path, scaling="scalar", chunk=256, max_patches=SCALER_PATCHES):
+    """The input scaling of a model trained on the patches file ``path``: ``(mean, std)``.
+
+    scaling : ``"scalar"``: one mean and std over every value of ``features`` (floats);
+        ``"per_bin"``: the seed's ``StandardScaler`` over flattened patches, fitted on the first
+        ``max_patches`` patches: float32 arrays (frames, bins, 1) of means and standard deviations
+        (population, ddof 0; 1.0 where a (frame, bin) is constant, as scikit-learn).
+    A file already standardised by the seed's ``create_patches.py`` gets ``(0.0, 1.0)`` (no second
+    scaling), after a check that it looks standardised.
+    """
+    layout = feature_layout(path)
     total = total_sq = 0.0
     count = 0
     with h5py.File(path, "r") as f:
         feats = f["features"]
-        for start in range(0, feats.shape[0], chunk):
-            block = feats[start:start + chunk].astype(np.float64)
-            total += block.sum()
-            total_sq += np.square(block).sum()
-            count += block.size
+        n = feats.shape[0] if scaling == "scalar" and not layout.prescaled else min(feats.shape[0], max_patches)
+        for start in range(0, n, chunk):
+            block = layout.to_model(feats[start:min(start + chunk, n)]).astype(np.float64)
+            if scaling == "per_bin" and not layout.prescaled:
+                total = total + block.sum(axis=0)
+                total_sq = total_sq + np.square(block).sum(axis=0)
+                count += block.shape[0]
+            else:
+                total += block.sum()
+                total_sq += np.square(block).sum()
+                count += block.size
     if count == 0:
         raise DataMismatch(f"{path}: no patches")
     mean = total / count
-    return float(mean), float(math.sqrt(max(total_sq / count - mean * mean, 1e-12)))
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
+    if layout.prescaled:
+        if abs(mean) > 0.5 or not 0.5 < std < 2.0:
+            raise DataMismatch(f"{path}: patches in the seed's layout (N, 1, frames, bins) are taken as "
+                               f"standardised by its create_patches.py, but their mean is {mean:.3g} and std "
+                               f"{std:.3g}; standardise them, or remake them with tartarus patches")
+        return 0.0, 1.0
+    if scaling == "per_bin":
+        # scikit-learn's rule: a (near-)constant feature keeps scale 1
+        std = np.where(std < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0), 1.0, std)
+        return mean.astype(np.float32), std.astype(np.float32)
+    return float(mean), float(max(std, 1e-6))
+
+
+def scaling_summary(input_stats):
+    """JSON-able description of an ``input_stats`` pair (arrays are kept in the model, not here)."""
+    mean, std = input_stats
+    if np.ndim(mean) == 0:
+        return [float(mean), float(std)]
+    return {"scaling": "per_bin", "shape": list(np.shape(mean))}
 
 
 class ShuffledBatches(keras.utils.PyDataset):
@@ -142,6 +220,7 @@ class PatchDataset(ShuffledBatches):
         self.file_rows = np.flatnonzero(self.alignment.patch_rows >= 0)
         self.item_rows = self.alignment.patch_rows[self.file_rows]  # row in item_ids of each patch used
         self.targets = targets[self.item_rows]
+        self.layout = feature_layout(self.path)
         self._file = None
         self._lock = threading.Lock()
         with h5py.File(self.path, "r") as f:
@@ -151,7 +230,7 @@ class PatchDataset(ShuffledBatches):
         self.features = None
         if in_memory:
             with h5py.File(self.path, "r") as f:
-                self.features = f["features"][:]
+                self.features = self.layout.to_model(f["features"][:])
             if len(self.file_rows) < len(self.features):
                 self.features = self.features[self.file_rows]
                 self.file_rows = np.arange(len(self.file_rows))
@@ -165,7 +244,7 @@ class PatchDataset(ShuffledBatches):
                 self._file = h5py.File(self.path, "r")
         feats = self._file["features"]
         # one read per patch: h5py's fancy indexing over scattered rows is ~80x slower than this
-        return np.stack([feats[i] for i in idx])
+        return self.layout.to_model(np.stack([feats[i] for i in idx]))
 
     def __getitem__(self, i):
         idx = self.batch_rows(i)
@@ -203,10 +282,11 @@ class PatchVectorDataset(PatchDataset):
 
 def iter_patch_batches(path, batch_size=256):
     """Yield (start, features) blocks of an HDF5 patches file in file order, for prediction."""
+    layout = feature_layout(path)
     with h5py.File(path, "r") as f:
         feats = f["features"]
         for start in range(0, feats.shape[0], batch_size):
-            yield start, feats[start:start + batch_size]
+            yield start, layout.to_model(feats[start:start + batch_size])
 
 
 def iter_patch_vector_batches(path, vectors, patch_rows, batch_size=256):
@@ -227,6 +307,36 @@ def require_patches(layout, set_, ds, npatches, window):
     return path
 
 
+def reads_feature_file(kind, suffixes):
+    """Whether a model reads its one vector input from the dataset's HDF5 features file.
+
+    An architecture over one vector input given no META_SUFFIX reads the rows of
+    ``patches_{set}_{ds}_{npatches}x{window}.hdf5`` (the seed's ``with_metadata = false``: e.g.
+    its AcousticBrainz ``genres_*`` experiments read ``patches_{set}_allmusic_1x1.hdf5``).
+    """
+    return kind == "vectors" and not suffixes
+
+
+def require_vector_features(layout, set_, ds, npatches, window):
+    """Path of the HDF5 vector features of one split, checked to hold (N, D) ``features``.
+
+    The file is the seed's patches file with one vector a row: ``features`` (N, D) float and
+    ``index`` (N,) item ids (several rows of an item are averaged at prediction, like patches).
+    """
+    path = layout.patches(set_, ds, npatches, window)
+    if not path.exists():
+        raise MissingInput(path, what=f"{set_} vector features (HDF5 datasets 'features' (N, D) and 'index' (N,) "
+                                      f"item ids; or name train_data inputs as META_SUFFIX arguments)")
+    with h5py.File(path, "r") as f:
+        if "features" not in f or "index" not in f:
+            raise DataMismatch(f"{path}: expected the datasets 'features' and 'index', found {sorted(f.keys())}")
+        shape = f["features"].shape
+    if len(shape) != 2:
+        raise DataMismatch(f"{path}: a vector architecture reads features of shape (N, D), got {shape}; "
+                           f"spectrogram patches need an audio architecture")
+    return path
+
+
 # ------------------------------------------------------------------------------ vector inputs
 def input_command(layout, suffix, ds, set_):
     """The command that makes the ``train_data`` input ``suffix`` (for error messages)."""
@@ -238,24 +348,57 @@ def input_command(layout, suffix, ds, set_):
     return None
 
 
-def load_vector_input(layout, set_, suffix, ds, item_ids, split_index):
+def reads_sparse(suffix, sparse):
+    """Whether input ``suffix`` is read from its sparse ``.npz`` under ``dataset.sparse = sparse``.
+
+    The seed's rule: with ``sparse = true`` every input is a sparse matrix except a model's
+    predictions and word2vec sequences (suffixes containing ``model`` or ``w2v``), which stay dense
+    ``.npy``; with ``sparse = false`` every input is dense.
+    """
+    return bool(sparse) and "model" not in suffix and "w2v" not in suffix
+
+
+def vector_input_path(layout, set_, suffix, ds, sparse=None):
+    """The file input ``suffix`` is read from: ``X_{set}_{suffix}_{ds}.npz`` or ``.npy``.
+
+    sparse : ``dataset.sparse`` (see :func:`reads_sparse`); None: whichever exists, ``.npz`` first.
+    """
+    sparse_path, dense_path = layout.x(set_, suffix, ds, sparse=True), layout.x(set_, suffix, ds)
+    if sparse is None:
+        return sparse_path if sparse_path.exists() else dense_path
+    return sparse_path if reads_sparse(suffix, sparse) else dense_path
+
+
+def load_vector_input(layout, set_, suffix, ds, item_ids, split_index, sparse=None):
     """The ``train_data`` input ``suffix`` of one split, rows in ``item_ids`` order.
 
-    Reads ``X_{set}_{suffix}_{ds}.npz`` (sparse, kept sparse) or ``.npy``. When the input has its own
+    Reads ``X_{set}_{suffix}_{ds}.npz`` (sparse, kept sparse) or ``.npy``: the one ``sparse``
+    (``dataset.sparse``) names (:func:`reads_sparse`), and an error naming the key when only the
+    other exists; ``sparse = None``: whichever exists. When the input has its own
     ``items_index_{set}_{suffix}_{ds}.tsv`` its rows are matched to the split by id; otherwise the
     row count must equal the split's. Returns a 2-d array (or CSR matrix) with len(item_ids) rows.
     """
+    from .errors import ConfigError
     from .fileio import load_npy, load_sparse
 
-    sparse_path, dense_path = layout.x(set_, suffix, ds, sparse=True), layout.x(set_, suffix, ds)
-    if sparse_path.exists():
-        x, path = load_sparse(sparse_path), sparse_path
-    elif dense_path.exists():
-        x, path = load_npy(dense_path), dense_path
-        x = x.reshape(len(x), -1) if x.ndim == 1 else x
+    path = vector_input_path(layout, set_, suffix, ds, sparse)
+    is_sparse = path.suffix == ".npz"
+    if not path.exists():
+        other = layout.x(set_, suffix, ds, sparse=not is_sparse)
+        if sparse is not None and other.exists():
+            kinds = ("a sparse matrix (.npz)", "a dense array (.npy)")
+            raise ConfigError(f"dataset.sparse = {str(bool(sparse)).lower()} reads input {suffix!r} as "
+                              f"{kinds[not is_sparse]}: {path.name} is absent, and {other} is {kinds[is_sparse]}; "
+                              f"set dataset.sparse = {str(not is_sparse).lower()} (--set dataset.sparse="
+                              f"{not is_sparse}) for this input, or give {kinds[not is_sparse]}")
+        raise MissingInput(path, input_command(layout, suffix, ds, set_),
+                           what=f"{set_} input {suffix!r} ({'.npz: dataset.sparse = true' if is_sparse else '.npy'})"
+                           if sparse is not None else f"{set_} input {suffix!r} (.npy, or .npz if sparse)")
+    if is_sparse:
+        x = load_sparse(path)
     else:
-        raise MissingInput(dense_path, input_command(layout, suffix, ds, set_),
-                           what=f"{set_} input {suffix!r} (.npy, or .npz if sparse)")
+        x = load_npy(path)
+        x = x.reshape(len(x), -1) if x.ndim == 1 else x
     own_index = layout.items_index(set_, ds, suffix)
     if own_index.exists():
         from .fileio import read_lines
@@ -317,7 +460,8 @@ def iter_vector_batches(inputs, batch_size=256):
 def load_inputs(layout, experiment, suffixes, set_, item_ids, index_path):
     """What a model of ``experiment`` reads for one split.
 
-    Returns (patches path, None) when the architecture reads spectrogram patches,
+    Returns (patches path, None) when the architecture reads spectrogram patches, or one vector
+    input given no suffix (the HDF5 vector features, fed and aggregated per item like patches),
     (None, [one array or CSR matrix per suffix, rows in ``item_ids`` order]) when it reads vectors,
     and (patches path, [the vector inputs]) for ``patches+vectors``.
     """
@@ -325,7 +469,26 @@ def load_inputs(layout, experiment, suffixes, set_, item_ids, index_path):
 
     ds = experiment.dataset
     kind = get_architecture(experiment.cnn.architecture).input_kind
+    if reads_feature_file(kind, suffixes):
+        return require_vector_features(layout, set_, ds.dataset, ds.npatches, ds.window), None
     patches = require_patches(layout, set_, ds.dataset, ds.npatches, ds.window) if kind in PATCH_KINDS else None
     if kind == "patches":
         return patches, None
-    return patches, [load_vector_input(layout, set_, s, ds.dataset, item_ids, index_path) for s in suffixes]
+    inputs = [load_vector_input(layout, set_, s, ds.dataset, item_ids, index_path, sparse=ds.sparse)
+              for s in suffixes]
+    if kind == "sequences":
+        inputs = [first_words(x, experiment.cnn.sequence_length, layout.x(set_, s, ds.dataset), ds.dataset)
+                  for x, s in zip(inputs, suffixes)]
+    return patches, inputs
+
+
+def first_words(x, length, path, ds):
+    """The first ``length`` word ids of each row of ``x`` (the seed's ``X[:, :sequence_length]``).
+
+    ``length`` is ``cnn.sequence_length``; sequences shorter than that are an error naming the file.
+    """
+    if x.ndim != 2 or x.shape[1] < length:
+        raise DataMismatch(f"{path} holds sequences of shape {tuple(x.shape[1:])}, but cnn.sequence_length is "
+                           f"{length}: remake it with `tartarus text w2v {ds} --sequence-length {length}`, or set "
+                           f"cnn.sequence_length to at most {x.shape[1] if x.ndim == 2 else 'its length'}")
+    return x[:, :length]

@@ -9,7 +9,7 @@ The names follow the original Tartarus layout so that its published datasets wor
     splits/y_{set}_{fact}_{dim}_{ds}.npy
     splits/genre_labels_{ds}.tsv
     spectrograms/{ds}/                  one .npy a decoded item, params.json, errors.tsv
-    patches/patches_{set}_{ds}_{n}x{s}.hdf5
+    patches/patches_{set}_{ds}_{n}x{s}.hdf5  spectrogram patches, or vector features (N, D) (AcousticBrainz)
     train_data/X_{set}_{suffix}_{ds}.npy|.npz (+ items_index_{set}_{suffix}_{ds}.tsv)
     train_data/vocabulary_{suffix}_{ds}.tsv  params_{suffix}_{ds}.json  embedding_weights_{suffix}_{ds}.npy
     splits/params_{fact}_{dim}_{ds}.json  how computed targets (d2v, als, pmi) were made
@@ -21,6 +21,8 @@ The names follow the original Tartarus layout so that its published datasets wor
     models/model_N/  models/trained_models.tsv
     predictions/pred_{model}_{set}.npy + index_pred_{model}_{set}.tsv
     results/{model}_{set}.json  results/results.tsv
+    results/playlist_{model}_{seed}.tsv|.m3u  a seed-based playlist (tartarus playlist)
+    datasets.toml                       the data root's own dataset entries (over the package's)
 """
 
 from __future__ import annotations
@@ -205,6 +207,8 @@ class DataLayout:
         return self.spectrograms_dir(ds) / "errors.tsv"
 
     def patches(self, set_, ds, npatches, seconds):
+        """HDF5 ``features`` and ``index`` of one split: spectrogram patches, or one vector a row
+        (the seed's AcousticBrainz ``patches_{set}_allmusic_1x1.hdf5``, read without META_SUFFIX)."""
         return self.patches_dir / f"patches_{set_}_{ds}_{npatches}x{_fmt_seconds(seconds)}.hdf5"
 
     # models
@@ -239,11 +243,12 @@ class DataLayout:
         return self.models_dir / ".model_ids"
 
     # predictions and results
-    def prediction(self, model_id, set_):
-        return self.predictions_dir / f"pred_{model_id}_{set_}.npy"
+    def prediction(self, model_id, set_, dataset=None):
+        """Outputs of a model on a split of its dataset, or (``dataset``) of another one (``predict -pd``)."""
+        return self.predictions_dir / f"pred_{model_id}_{set_}{'_' + dataset if dataset else ''}.npy"
 
-    def prediction_index(self, model_id, set_):
-        return self.predictions_dir / f"index_pred_{model_id}_{set_}.tsv"
+    def prediction_index(self, model_id, set_, dataset=None):
+        return self.predictions_dir / f"index_pred_{model_id}_{set_}{'_' + dataset if dataset else ''}.tsv"
 
     @staticmethod
     def embedding_suffix(model_id, layer):
@@ -256,12 +261,29 @@ class DataLayout:
     def confusion_plot(self, model_id, set_):
         return self.results_dir / f"{model_id}_{set_}_confusion.png"
 
+    def playlist(self, model_id, seed, ext="tsv"):
+        """A seed-based playlist, ``results/playlist_{model}_{seed}.{tsv|m3u}``.
+
+        ``seed`` is an item id or an audio file (its stem is used); characters that do not belong in a
+        file name become ``_``.
+        """
+        if ext not in ("tsv", "m3u"):
+            raise ConfigError(f"playlist files are .tsv or .m3u, not .{ext}")
+        stem = Path(str(seed)).stem if ("/" in str(seed) or "\\" in str(seed)) else str(seed)
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).strip(".") or "seed"
+        return self.results_dir / f"playlist_{model_id}_{stem}.{ext}"
+
     def results_table(self):
         return self.results_dir / "results.tsv"
 
     def comparison_table(self, name):
         """The table of a pipeline's models side by side, e.g. ``results/comparison_dummy.tsv``."""
         return self.results_dir / f"comparison_{name}.tsv"
+
+    # configuration
+    def datasets_file(self):
+        """The data root's own dataset entries (same schema as the package's ``experiments/datasets.toml``)."""
+        return self.root / "datasets.toml"
 
     # checking
     def require(self, path, command=None, what=None):

@@ -196,6 +196,62 @@ def pr_auc(y_true, y_score):
     return _per_class(y_true, y_score, skm.average_precision_score)
 
 
+# ------------------------------------------------------------------------------- thresholds
+@dataclass
+class Thresholds:
+    """Decision thresholds chosen to maximise F1: ``values`` (c,) (predict a class when its score
+    >= its threshold), the F1 each reached on the data it was chosen on (``f1``, (c,), NaN for a
+    fallback), and the ``fallback`` class indices (no positive item: F1 is 0 at any threshold, so
+    the given default is used)."""
+    values: np.ndarray
+    f1: np.ndarray
+    fallback: list = field(default_factory=list)
+
+
+def _f1_curve(truth, score):
+    """Every distinct score as a threshold, ascending: (thresholds, tp, predicted positives)."""
+    order = np.argsort(score, kind="stable")[::-1]  # descending score
+    s, t = score[order], truth[order]
+    last = np.r_[s[1:] != s[:-1], True]  # the last item of each group of equal scores
+    tp = np.cumsum(t)[last]
+    pp = np.flatnonzero(last) + 1.0
+    return s[last][::-1], tp[::-1].astype(np.float64), pp[::-1]
+
+
+def f_max_thresholds(y_true, y_score, per_class=True, default=0.5):
+    """Thresholds that maximise F1 on ``(y_true, y_score)`` (the validation set), as :class:`Thresholds`.
+
+    y_true : (n, c) 0/1 indicators; y_score : (n, c) scores. The candidates are the distinct scores
+    (prediction: score >= threshold), and among equal F1 the lowest threshold wins (the first
+    maximum over ascending thresholds, as the seed's ``scripts/threshold.py`` took it).
+    per_class : True - one threshold per class, each maximising that class's F1; False - the seed's
+        ``threshold.py``: one threshold for every class, maximising the F1 of all (item, class)
+        pairs together among the thresholds where precision > recall (without such a threshold,
+        the unconstrained maximum). default : the threshold of a class (or of all, with
+        ``per_class=False``) without a positive item.
+    """
+    t, s = _truth_score_pair(y_true, y_score)
+    c = t.shape[1]
+    columns = [(t[:, j], s[:, j]) for j in range(c)] if per_class else [(t.ravel(), s.ravel())]
+    values, f1, fallback = np.full(len(columns), float(default)), np.full(len(columns), np.nan), []
+    for j, (truth, score) in enumerate(columns):
+        n_pos = truth.sum()
+        if n_pos == 0:
+            fallback.append(j)
+            continue
+        thr, tp, pp = _f1_curve(truth, score)
+        f = 2.0 * tp / (pp + n_pos)
+        if not per_class:
+            constrained = np.where(tp / pp > tp / n_pos, f, 0.0)
+            f = constrained if constrained.max() > 0 else f
+        best = int(np.argmax(f))
+        values[j], f1[j] = thr[best], f[best]
+    if not per_class:
+        values, f1 = np.full(c, values[0]), np.full(c, f1[0])
+        fallback = list(range(c)) if fallback else []
+    return Thresholds(values, f1, fallback)
+
+
 # ------------------------------------------------------------------------------- ranking
 def average_precision_at_k(actual, predicted, k=10):
     """AP@k of one ranked list, the ``ml_metrics.apk`` definition.
@@ -344,15 +400,17 @@ class FactorScores:
         return self.gamma * np.linalg.norm(self.users[start:stop], axis=1) * self.item_norm_max
 
 
-def factor_top_hits(scores, rel, start, stop, k):
-    """Exact top-k of users ``start:stop`` of a :class:`FactorScores`: ((r, k) columns, (r, k) hits).
+def factor_top_hits(scores, rel, start, stop, k, cuts=()):
+    """Exact top-k of users ``start:stop`` of a :class:`FactorScores`: ((r, k) columns, (r, k) gains).
 
-    rel : CSR (r, c) relevance of these users with sorted indices (> 0 relevant). The order is that
+    rel : CSR (r, c) relevance of these users with sorted indices (> 0 relevant); the gains are its
+    values at the top k (0 where not relevant). cuts : further cut-offs (< k) whose top sets must
+    be exact too (ADiv@1, @3, @5 from the same top k). The order is that
     of float64 scores, ties by column index, except that neighbours of equal relevance may swap,
     which none of the metrics here can see. Float32 scores pick the candidates: every item within
     twice the error bound of the k-th float32 score. Sorted by float32 score, neighbours closer than
     twice the bound form runs whose order float32 cannot decide; only the runs that hold a relevant
-    item or straddle the k-th place are re-ranked, by float64 dot products of their items alone.
+    item or straddle the k-th place (or a cut) are re-ranked, by float64 dot products of their items alone.
     """
     r, c = stop - start, scores.shape[1]
     k = min(int(k), c)
@@ -376,10 +434,14 @@ def factor_top_hits(scores, rel, start, stop, k):
     val, col = np.take_along_axis(val, order, axis=1), np.take_along_axis(col, order, axis=1)
     # relevance of each candidate: its (row, column) key among the CSR's sorted keys
     rel_keys = np.repeat(np.arange(r, dtype=np.int64), np.diff(rel.indptr)) * (c + 1) + rel.indices
-    rel_keys = rel_keys[rel.data > 0]
+    positive = rel.data > 0
+    rel_keys, rel_vals = rel_keys[positive], rel.data[positive].astype(np.float64)
     keys = np.arange(r, dtype=np.int64)[:, None] * (c + 1) + col
     found = np.minimum(np.searchsorted(rel_keys, keys), max(len(rel_keys) - 1, 0))
-    hit = (rel_keys[found] == keys) if len(rel_keys) else np.zeros(keys.shape, bool)
+    if len(rel_keys):
+        hit = np.where(rel_keys[found] == keys, rel_vals[found], 0.0)
+    else:
+        hit = np.zeros(keys.shape)
     # runs: consecutive candidates of a row closer than twice the bound (never across rows)
     linked = np.zeros((r, m), bool)
     with np.errstate(invalid="ignore"):  # -inf - -inf in the padding: not linked
@@ -389,9 +451,12 @@ def factor_top_hits(scores, rel, start, stop, k):
     rank = np.broadcast_to(np.arange(m), (r, m))
     size = np.bincount(run.ravel(), minlength=n_runs)
     with_hit = np.bincount(run.ravel(), weights=hit.ravel(), minlength=n_runs) > 0
-    above = np.bincount(run.ravel(), weights=(rank < k).ravel(), minlength=n_runs) > 0
-    below = np.bincount(run.ravel(), weights=(rank >= k).ravel(), minlength=n_runs) > 0
-    doubt = ((size > 1) & (with_hit | (above & below)))[run]
+    straddle = np.zeros(n_runs, bool)
+    for cut in {k, *(int(x) for x in cuts if 0 < int(x) < k)}:
+        above = np.bincount(run.ravel(), weights=(rank < cut).ravel(), minlength=n_runs) > 0
+        below = np.bincount(run.ravel(), weights=(rank >= cut).ravel(), minlength=n_runs) > 0
+        straddle |= above & below
+    doubt = ((size > 1) & (with_hit | straddle))[run]
     redo_rows = np.flatnonzero(doubt.any(axis=1))
     if len(redo_rows):
         d_rows, d_cols = np.nonzero(doubt[redo_rows])
@@ -402,7 +467,7 @@ def factor_top_hits(scores, rel, start, stop, k):
         sub = np.lexsort((col[redo_rows], key, run[redo_rows]), axis=1)
         col[redo_rows] = np.take_along_axis(col[redo_rows], sub, axis=1)
         hit[redo_rows] = np.take_along_axis(hit[redo_rows], sub, axis=1)
-    return col[:, :k], hit[:, :k].astype(np.float64)
+    return col[:, :k], hit[:, :k]
 
 
 def _ranked_hits(rel, sco, k):
@@ -421,9 +486,10 @@ def _ranked_hits(rel, sco, k):
     return top, values.reshape(top.shape).astype(np.float64)
 
 
-def _hit_chunks(relevance, scores, k, chunk_rows=None):
+def _hit_chunks(relevance, scores, k, chunk_rows=None, cuts=()):
     """Yield ``(rel, top, hits)`` per chunk of rows: CSR-or-dense relevance, (r, k) top columns,
-    (r, k) relevance found there; the exact float32 path for :class:`FactorScores`."""
+    (r, k) relevance found there; the exact float32 path for :class:`FactorScores` (``cuts``: see
+    :func:`factor_top_hits`)."""
     if not isinstance(scores, FactorScores):
         for _, _, rel, sco in _row_chunks(relevance, scores, chunk_rows, dense=False):
             yield (rel, *_ranked_hits(rel, sco, k))
@@ -440,11 +506,14 @@ def _hit_chunks(relevance, scores, k, chunk_rows=None):
         rel = rel_src[start:stop]
         rel.sum_duplicates()  # sorted, unique indices
         rel.eliminate_zeros()
-        yield (rel, *factor_top_hits(scores, rel, start, stop, k))
+        yield (rel, *factor_top_hits(scores, rel, start, stop, k, cuts))
 
 
 def _relevant_per_row(rel):
-    return np.diff(rel.indptr) if sp.issparse(rel) else (rel > 0).sum(axis=1)
+    if sp.issparse(rel):  # CSR without explicit zeros; count only the positive entries
+        rows = np.repeat(np.arange(rel.shape[0]), np.diff(rel.indptr))
+        return np.bincount(rows[rel.data > 0], minlength=rel.shape[0])
+    return (rel > 0).sum(axis=1)
 
 
 def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
@@ -528,69 +597,136 @@ def ndcg_at_k(relevance, scores, k=10, chunk_rows=None):
 
 
 # ------------------------------------------------------------------------ recommendation
-def ranking_report(relevance, scores, k=500, chunk_rows=None, with_auc=True):
-    """All ranking metrics of a recommendation run in one pass over chunks of users.
+RANK_CUTS = (1, 3, 5)  # the seed's cut-offs of P@k, nDCG@k and ADiv@k (its eval.py)
+PROTOCOLS = ("tartarus", "seed")
 
-    relevance : (n_users, n_items) 0/1, dense or sparse (> 0 is relevant); scores : (n_users,
-    n_items) floats or a callable ``scores(start, stop)`` (computed chunk by chunk, so a full
-    users x items matrix never exists). Only users with at least one relevant item count.
-    Returns ``map``, ``precision``, ``ndcg`` (at k, as in :func:`ap_at_k_rows`, :func:`precision_at_k_rows`,
-    :func:`ndcg_at_k_rows`), ``adiv`` (distinct items in any user's top k / n_items) and, with
-    ``with_auc``, the per-user ``roc_auc`` (Mann-Whitney, average ranks for ties) and ``pr_auc``
-    (average precision over the full ranking, ties by column index), averaged over users that
-    have both relevant and irrelevant items. ``n_users`` is the number of users counted.
+
+def _seed_ndcg(gains, cut, depth, discount):
+    """The seed's nDCG@cut of each row: DCG of the first ``cut`` gains over the DCG of the first
+    ``cut`` of the top ``depth`` gains sorted (its ideal ranks the retrieved list, not all items)."""
+    dcg = (gains[:, :cut] * discount[:cut]).sum(axis=1)
+    ideal = (-np.sort(-gains[:, :depth], axis=1)[:, :cut] * discount[:cut]).sum(axis=1)
+    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+
+
+def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartarus",), chunk_rows=None,
+                    with_auc=True):
+    """All ranking metrics of a recommendation run, under one or both protocols, in one pass.
+
+    relevance : (n_users, n_items) dense or sparse; > 0 is relevant, and the value itself is the
+        gain of the seed's graded nDCG (held-out play counts). scores : (n_users, n_items) floats,
+        a callable ``scores(start, stop)`` (computed chunk by chunk, so a full users x items matrix
+        never exists) or a :class:`FactorScores` (exact float32 path when ``with_auc`` is false).
+    k : the MAP cut-off (``evaluating.map_k``); cuts : further cut-offs for P, nDCG and ADiv
+        (default the seed's 1, 3, 5). Every report holds them all under ``at`` (``{"1": {"precision",
+        "ndcg", "adiv"}, ...}``, with ``k`` among them) and the values at ``k`` as ``map``,
+        ``precision``, ``ndcg``, ``adiv``.
+    protocols : which of
+        ``"tartarus"`` - only users with at least one relevant item count; P@k divides by
+            ``min(k, n_items)``; nDCG has gains 0/1 and an ideal that ranks all of the user's
+            relevant items first; ADiv over the counted users' top k.
+        ``"seed"`` - every row counts, a user without a relevant item scoring 0 in MAP, P and nDCG
+            (as the seed's ``eval.py``); P@k divides by ``k``; nDCG is the seed's: gains are the
+            relevance values and the ideal sorts the gains of the model's own top ``max(cut,
+            max(cuts))`` (its top 5 for @1, @3, @5); ADiv over every row's top k.
+    ``roc_auc`` (Mann-Whitney, average ranks for ties) and ``pr_auc`` (average precision over the
+    full ranking, ties by column index) are per user, averaged over users that have both relevant
+    and irrelevant items, in both protocols (the seed's macro average over users with a held-out
+    item is the same). ``n_users`` is the number of users counted. Returns ``{protocol: report}``.
     """
-    sums = {"map": 0.0, "precision": 0.0, "ndcg": 0.0, "roc_auc": 0.0, "pr_auc": 0.0}
-    n_users = n_auc = 0
-    recommended = np.zeros(_shape(relevance)[-1], dtype=bool)
+    for name in protocols:
+        if name not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {name!r}")
+    cutoffs = sorted({int(c) for c in cuts if int(c) > 0} | {int(k)})
+    seed_depth = max((int(c) for c in cuts), default=int(k))
+    depth = max(cutoffs)
+    n_items = _shape(relevance)[-1]
+    sums = {name: {"map": 0.0, "precision": np.zeros(len(cutoffs)), "ndcg": np.zeros(len(cutoffs)),
+                   "roc_auc": 0.0, "pr_auc": 0.0} for name in protocols}
+    recommended = {name: np.zeros((len(cutoffs), n_items), dtype=bool) for name in protocols}
+    counted = dict.fromkeys(protocols, 0)
+    n_auc = 0
+    seed = "seed" in protocols
 
-    def add_top(top, hits, n_rel):  # MAP, P, nDCG and the items recommended, from the top k
+    def add_top(top, gains, n_rel):  # everything but the AUCs, from the top of each row
         kk = top.shape[1]
+        hits = gains > 0
+        has = n_rel > 0
         ranks = np.arange(1, kk + 1)
-        sums["map"] += ((np.cumsum(hits, axis=1) / ranks * hits).sum(axis=1) / np.minimum(n_rel, k)).sum()
-        sums["precision"] += (hits.sum(axis=1) / max(1, kk)).sum()
+        km = min(int(k), kk)
+        ap = (np.cumsum(hits[:, :km], axis=1) / ranks[:km] * hits[:, :km]).sum(axis=1)
+        ap = np.divide(ap, np.minimum(n_rel, k), out=np.zeros_like(ap), where=has)
+        found = np.cumsum(hits, axis=1)
         discount = 1.0 / np.log2(ranks + 1)
-        ideal = np.cumsum(discount)[np.minimum(n_rel, kk) - 1]
-        sums["ndcg"] += ((hits * discount).sum(axis=1) / ideal).sum()
-        recommended[np.unique(top)] = True
+        dcg = np.cumsum(hits * discount, axis=1)
+        for name in protocols:
+            rows = has if name == "tartarus" else slice(None)
+            sums[name]["map"] += ap[rows].sum()
+            counted[name] += int(has.sum()) if name == "tartarus" else len(top)
+        for i, cut in enumerate(cutoffs):
+            cc = min(cut, kk)
+            if "tartarus" in protocols:
+                sums["tartarus"]["precision"][i] += found[has, cc - 1].sum() / cc
+                ideal = np.cumsum(discount)[np.minimum(n_rel[has], cc) - 1]
+                sums["tartarus"]["ndcg"][i] += (dcg[has, cc - 1] / ideal).sum()
+                recommended["tartarus"][i, top[has, :cc].ravel()] = True
+            if seed:
+                sums["seed"]["precision"][i] += found[:, cc - 1].sum() / cut
+                sums["seed"]["ndcg"][i] += _seed_ndcg(gains, cc, max(cut, seed_depth), discount).sum()
+                recommended["seed"][i, top[:, :cc].ravel()] = True
 
     fast = isinstance(scores, FactorScores) and not with_auc  # AUC needs every score in float64
     if fast:
-        for rel, top, hits in _hit_chunks(relevance, scores, k, chunk_rows):
-            n_rel = np.diff(rel.indptr)
-            keep = n_rel > 0
-            if keep.any():
-                add_top(top[keep], hits[keep] > 0, n_rel[keep])
-                n_users += int(keep.sum())
+        for rel, top, gains in _hit_chunks(relevance, scores, depth, chunk_rows, cuts=cutoffs):
+            n_rel = _relevant_per_row(rel)
+            if seed or n_rel.any():
+                add_top(top, gains, n_rel)
     for _, _, rel, sco in (() if fast else _row_chunks(relevance, scores, chunk_rows)):
-        keep = (rel > 0).any(axis=1)
-        if not keep.any():
-            continue
-        rel, sco = (rel[keep] > 0), sco[keep]
-        top = top_k(sco, k)
-        n_rel = rel.sum(axis=1)
+        n_rel = (rel > 0).sum(axis=1)
+        if not seed:  # only users with a relevant item matter: rank those alone
+            keep = n_rel > 0
+            rel, sco, n_rel = rel[keep], sco[keep], n_rel[keep]
+            if not len(rel):
+                continue
+        top = top_k(sco, depth)
         add_top(top, np.take_along_axis(rel, top, axis=1), n_rel)
-        n_users += len(rel)
         if with_auc:
-            both = n_rel < rel.shape[1]
+            both = (n_rel > 0) & (n_rel < rel.shape[1])
             if both.any():
-                r, s, p = rel[both], sco[both], n_rel[both]
+                r, s, p = rel[both] > 0, sco[both], n_rel[both]
                 from scipy.stats import rankdata
                 rank = rankdata(s, axis=1)  # ascending, ties averaged
                 neg = r.shape[1] - p
-                sums["roc_auc"] += (((rank * r).sum(axis=1) - p * (p + 1) / 2) / (p * neg)).sum()
+                auc = (((rank * r).sum(axis=1) - p * (p + 1) / 2) / (p * neg)).sum()
                 order = np.argsort(-s, axis=1, kind="stable")
                 ranked = np.take_along_axis(r, order, axis=1)
                 prec = np.cumsum(ranked, axis=1) / np.arange(1, r.shape[1] + 1)
-                sums["pr_auc"] += ((prec * ranked).sum(axis=1) / p).sum()
+                ap_full = ((prec * ranked).sum(axis=1) / p).sum()
+                for name in protocols:
+                    sums[name]["roc_auc"] += auc
+                    sums[name]["pr_auc"] += ap_full
                 n_auc += len(r)
-    if n_users == 0:
-        raise DataMismatch("relevance: no user has a relevant item: nothing to evaluate")
-    out = {name: sums[name] / n_users for name in ("map", "precision", "ndcg")}
-    out["adiv"] = float(recommended.mean())
-    if with_auc:
-        out["roc_auc"] = sums["roc_auc"] / n_auc if n_auc else float("nan")
-        out["pr_auc"] = sums["pr_auc"] / n_auc if n_auc else float("nan")
-    out["n_users"] = n_users
-    out["k"] = int(k)
-    return {key: float(v) if key not in ("n_users", "k") else v for key, v in out.items()}
+    out = {}
+    for name in protocols:
+        n = counted[name]
+        if n == 0:
+            raise DataMismatch("relevance: no user has a relevant item: nothing to evaluate" if name == "tartarus"
+                               else "relevance: no user to evaluate")
+        at = {str(cut): {"precision": float(sums[name]["precision"][i] / n),
+                         "ndcg": float(sums[name]["ndcg"][i] / n),
+                         "adiv": float(recommended[name][i].mean())}
+              for i, cut in enumerate(cutoffs)}
+        rep = {"protocol": name, "map": float(sums[name]["map"] / n), **at[str(int(k))], "at": at}
+        if with_auc:
+            rep["roc_auc"] = float(sums[name]["roc_auc"] / n_auc) if n_auc else float("nan")
+            rep["pr_auc"] = float(sums[name]["pr_auc"] / n_auc) if n_auc else float("nan")
+        rep["n_users"] = n
+        rep["k"] = int(k)
+        out[name] = rep
+    return out
+
+
+def ranking_report(relevance, scores, k=500, chunk_rows=None, with_auc=True, cuts=RANK_CUTS,
+                   protocol="tartarus"):
+    """The ranking metrics of one protocol (default ours): :func:`ranking_reports` for that one."""
+    return ranking_reports(relevance, scores, k, cuts, (protocol,), chunk_rows, with_auc)[protocol]

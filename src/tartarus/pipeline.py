@@ -43,9 +43,9 @@ def prepare_dummy(layout, registry, verbose=1):
     spectro = compute_spectrograms(layout, entry, progress=verbose > 0)
     create_patches(layout, entry)
     text.build_vsm(layout, entry.name, max_df=entry.max_df, min_df=entry.min_df,
-                   max_features=entry.max_features or None)
+                   max_features=entry.max_features or None, n_words=entry.n_words)
     text.build_w2v(layout, entry.name, sequence_length=entry.sequence_length, embedding_dim=entry.embedding_dim,
-                   epochs=entry.w2v_epochs, seed=entry.seed)
+                   epochs=entry.w2v_epochs, seed=entry.seed, skipgram=entry.w2v_skipgram)
     if verbose:
         print(report.summary())
         print(spectro.summary())

@@ -118,7 +118,8 @@ def item_vectors(layout, model_id, sets=SETS, layer=None):
 
 
 def _audio_entry(params, ds):
-    keys = ("spectrogram_type", "resample_sr", "hop", "n_fft", "n_mels", "cqt_bins", "bins_per_octave", "fmin", "log")
+    keys = ("spectrogram_type", "resample_sr", "hop", "n_fft", "n_mels", "cqt_bins", "bins_per_octave", "fmin", "log",
+            "db_ref", "top_db")
     return DatasetEntry(name=ds, **{k: params[k] for k in keys if k in params})
 
 
@@ -281,23 +282,58 @@ def recommend_items(layout, model_id, user, n=10, sets=("test",)):
 
 
 # ------------------------------------------------------------------------------ similar items
-def similar_items(layout, model_id, query, k=10, layer=None, sets=SETS):
-    """The ``k`` items of ``sets`` nearest to the query by cosine, best first (Hits).
+def target_vectors(layout, experiment, sets=SETS):
+    """``(ids, vectors)``: the ground-truth targets ``y_{set}_{fact}_{dim}_{ds}.npy`` of ``sets``, rows
+    in items-index order (e.g. the doc2vec tag vectors a shufl model learns to predict)."""
+    d = experiment.dataset
+    ids, blocks = [], []
+    for set_ in sets:
+        index = layout.require(layout.items_index(set_, d.dataset), what=f"items of {d.dataset} {set_}")
+        path = layout.require(layout.y(set_, d.fact, d.dim, d.dataset), what=f"targets of {d.dataset} {set_}")
+        names, y = fileio.read_lines(index), fileio.load_npy(path)
+        if len(y) != len(names):
+            raise DataMismatch(f"{path} has {len(y)} rows but {index} lists {len(names)} items")
+        ids.extend(names)
+        blocks.append(np.asarray(y, dtype=np.float64).reshape(len(y), -1))
+    return ids, (np.concatenate(blocks) if blocks else np.zeros((0, 0)))
 
-    Vectors are the model's outputs, or ``layer``'s embeddings; an item query is left out of its
-    own results.
+
+def similar_items(layout, model_id, query, k=10, layer=None, sets=SETS, metric="cosine", against="predictions"):
+    """The ``k`` items of ``sets`` nearest to the query, best first (Hits).
+
+    metric : ``"cosine"`` (score: the cosine, highest first) or ``"euclidean"`` (score: the
+        distance, smallest first).
+    against : ``"predictions"``: the model's outputs, or ``layer``'s embeddings, of the items; an
+        item query is left out of its own results. ``"targets"``: the items' ground-truth vectors
+        (``target_vectors``), which the query's prediction is compared with, the query's own
+        target included. shufl's user mode: ``metric="euclidean", against="targets"``.
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     k = _check_n("k", k)
+    if metric not in ("cosine", "euclidean"):
+        raise ConfigError(f"metric must be cosine or euclidean, got {metric!r}")
+    if against not in ("predictions", "targets"):
+        raise ConfigError(f"against must be predictions or targets, got {against!r}")
+    if against == "targets" and layer is not None:
+        raise ConfigError("a layer's embeddings have no ground truth to compare with: use -l without --targets")
     experiment = _experiment(layout, model_id)
     ids, vectors = item_vectors(layout, model_id, sets, layer)
     vector, item = query_vector(layout, model_id, query, layer, sets, items=(ids, vectors))
-    scores = _normalised(vectors) @ _normalised(vector)
+    if against == "targets":
+        ids, vectors = target_vectors(layout, experiment, sets)
+        if vectors.shape[1:] != np.shape(vector):
+            raise DataMismatch(f"{model_id} predicts {np.shape(vector)} vectors, its targets are {vectors.shape[1:]}")
+        item = None  # the query's own ground truth is a candidate, as in shufl
+    if metric == "cosine":
+        scores = _normalised(vectors) @ _normalised(vector)
+    else:
+        scores = -np.linalg.norm(vectors - np.asarray(vector, dtype=np.float64), axis=1)
     if item is not None:
         scores[[i for i, name in enumerate(ids) if name == item]] = -np.inf
     order = _top(scores, k + (item is not None))
     info = ItemInfo(layout, experiment.dataset.dataset)
-    return [info.hit(ids[r], scores[r]) for r in order if np.isfinite(scores[r])][:k]
+    sign = 1.0 if metric == "cosine" else -1.0
+    return [info.hit(ids[r], sign * scores[r]) for r in order if np.isfinite(scores[r])][:k]
 
 
 def format_hits(hits, title, kind="item"):

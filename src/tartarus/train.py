@@ -17,10 +17,12 @@ import numpy as np
 from .config import Experiment, experiment_from_dict
 from .errors import ConfigError, DataMismatch, MissingInput
 from .fileio import atomic_path, load_npy, read_json, read_lines, write_json
-from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, VectorDataset, feature_stats, load_inputs,
-                     patch_params, patch_shape)
+from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, VectorDataset, feature_layout, feature_stats,
+                     load_inputs, scaling_summary,
+                     patch_params, patch_shape, reads_feature_file, vector_input_path)
 from .layout import DataLayout
 from .models import build_model, get_architecture
+from .protocol import accuracy_kind, resolve_monitor, train_items_limit
 from .store import allocate_model_id, make_manifest, record_trained
 
 LOSSES = {
@@ -41,10 +43,19 @@ def make_optimizer(training):
     return keras.optimizers.Adam(lr)
 
 
+def accuracy_metric(experiment):
+    """The ``accuracy`` metric compiled with the model (see protocol.accuracy_kind), or None."""
+    kind = accuracy_kind(experiment)
+    if kind == "categorical":
+        return keras.metrics.CategoricalAccuracy(name="accuracy")
+    if kind == "binary":
+        return keras.metrics.BinaryAccuracy(name="accuracy")
+    return "accuracy" if kind == "auto" else None
+
+
 def compile_model(model, experiment):
-    metrics = ["accuracy"] if experiment.dataset.evaluation == "multiclass" else []
-    if experiment.dataset.evaluation in ("multilabel", "binary") and experiment.training.loss_func == "binary_crossentropy":
-        metrics = [keras.metrics.BinaryAccuracy(name="accuracy")]
+    metric = accuracy_metric(experiment)
+    metrics = [metric] if metric is not None else []
     model.compile(optimizer=make_optimizer(experiment.training), loss=LOSSES[experiment.training.loss_func](),
                   metrics=metrics)
 
@@ -65,19 +76,43 @@ class SplitData:
         shapes = [patch_shape(self.patches)] if self.patches is not None else []
         return shapes + [tuple(x.shape[1:]) for x in self.inputs or ()]
 
+    def rows(self, name, rows):
+        """The part of this split made of item rows ``rows`` (ascending), named ``name``."""
+        inputs = None if self.inputs is None else [x[rows] for x in self.inputs]
+        return SplitData(name, [self.item_ids[r] for r in rows], self.y[rows], self.patches,
+                         self.index_path, subset=True, inputs=inputs)
+
+    def first(self, n):
+        """The first ``n`` items (``dataset.nsamples``); the whole split when it has no more."""
+        return self if n >= len(self.item_ids) else self.rows(self.set, np.arange(n))
+
     def hold_out(self, fraction, seed):
-        """Split off ``fraction`` of the items (at least one) as a validation split (val_from_file = false)."""
+        """Split off a random ``fraction`` of the items (at least one) as a validation split.
+
+        ``training.val_split = "random"`` (val_from_file = false). Returns (train, val), each in
+        items_index order.
+        """
         n = len(self.item_ids)
         n_val = max(1, int(round(n * fraction)))
         if n_val >= n:
             raise ConfigError(f"training.validation: holding out {fraction} of {n} train items leaves none to train on")
         order = np.random.default_rng(seed).permutation(n)
-        parts = []
-        for name, rows in (("train", np.sort(order[n_val:])), ("val", np.sort(order[:n_val]))):
-            inputs = None if self.inputs is None else [x[rows] for x in self.inputs]
-            parts.append(SplitData(name, [self.item_ids[r] for r in rows], self.y[rows], self.patches,
-                                   self.index_path, subset=True, inputs=inputs))
-        return parts
+        return [self.rows("train", np.sort(order[n_val:])), self.rows("val", np.sort(order[:n_val]))]
+
+    def split_sequential(self, validation, test):
+        """The seed's split of the train items (``training.val_split = "seed"``, val_from_file = false).
+
+        In items_index order, the first ``int((1 - validation - test) * n)`` items train, the next
+        ``int(validation * n)`` validate, and the rest (the seed's ``test`` share, which it only
+        scored after training) is left out. Returns (train, val).
+        """
+        n = len(self.item_ids)
+        n_train, n_val = int((1 - validation - test) * n), int(validation * n)  # the seed's arithmetic
+        if n_train < 1 or n_val < 1:
+            raise ConfigError(f"training.validation = {validation}, training.test = {test}: the sequential split "
+                              f"of {n} train items gives {n_train} to train and {n_val} to validate; both need "
+                              f"at least one")
+        return [self.rows("train", np.arange(n_train)), self.rows("val", np.arange(n_train, n_train + n_val))]
 
 
 def load_targets(layout, experiment, set_):
@@ -114,11 +149,35 @@ def check_suffixes(experiment, suffixes):
                               f"{arch.n_inputs - 1} input suffix(es) naming train_data/X_{{set}}_SUFFIX_{{dataset}} "
                               f"files (one row per item, e.g. metadata), got {len(suffixes)}"
                               + (f": {' '.join(suffixes)}" if suffixes else ""))
+    elif reads_feature_file(arch.input_kind, suffixes):
+        pass  # no suffix: the vectors come from the dataset's HDF5 features file
     elif len(suffixes) != arch.n_inputs:
         raise ConfigError(f"{where} takes {arch.n_inputs} input suffix(es) naming train_data/X_{{set}}_SUFFIX_"
                           f"{{dataset}} files (e.g. bow, w2v, model_1-pred_9), got {len(suffixes)}"
                           + (f": {' '.join(suffixes)}" if suffixes else ""))
+    check_input_flags(experiment, arch, suffixes)
     return arch
+
+
+def check_input_flags(experiment, arch, suffixes):
+    """``dataset.with_metadata`` and ``only_metadata``, where stated, must say what the model reads.
+
+    The seed chose its inputs with these flags; here the architecture and the META_SUFFIX arguments
+    do, and a stated flag that contradicts them is an error rather than a silent no-op.
+    with_metadata: reads train_data inputs (META_SUFFIX); only_metadata: reads no HDF5 patches or
+    features file.
+    """
+    ds = experiment.dataset
+    reads_file = arch.input_kind in PATCH_KINDS or reads_feature_file(arch.input_kind, suffixes)
+    given = f"{len(suffixes)} input suffix(es)" + (f" ({' '.join(suffixes)})" if suffixes else "")
+    checks = (("with_metadata", ds.with_metadata, bool(suffixes), "reads train_data inputs named by META_SUFFIX"),
+              ("only_metadata", ds.only_metadata, not reads_file, "reads no HDF5 patches or features file"))
+    for key, stated, actual, meaning in checks:
+        if stated is not None and stated != actual:
+            raise ConfigError(f"experiment {experiment.name!r}: dataset.{key} = {str(stated).lower()}, but "
+                              f"cnn.architecture {arch.id} ({arch.name}) given {given} "
+                              f"{'does' if actual else 'does not'} ({key} = true: the model {meaning}); "
+                              f"give the inputs the key describes, or set it to {str(actual).lower()}")
 
 
 def load_split(layout, experiment, set_, suffixes=()):
@@ -126,6 +185,28 @@ def load_split(layout, experiment, set_, suffixes=()):
     item_ids, y, index_path = load_targets(layout, experiment, set_)
     patches, inputs = load_inputs(layout, experiment, suffixes, set_, item_ids, index_path)
     return SplitData(set_, item_ids, y, patches, index_path, inputs=inputs)
+
+
+def split_train_val(layout, experiment, suffixes=()):
+    """(train, val) splits of a training run; val is None when there is no validation.
+
+    val_from_file = true reads the val split's files; otherwise, when ``training.validation`` > 0,
+    the val items come out of the train items: sequentially as the seed did (``val_split = "seed"``,
+    :meth:`SplitData.split_sequential`) or at random (``"random"``, :meth:`SplitData.hold_out`).
+    ``dataset.nsamples`` first keeps the first N train items.
+    """
+    training = experiment.training
+    train = load_split(layout, experiment, "train", suffixes)
+    limit = train_items_limit(experiment)
+    if limit is not None:
+        train = train.first(limit)
+    if training.val_from_file:
+        return train, load_split(layout, experiment, "val", suffixes)
+    if training.validation <= 0:
+        return train, None
+    if training.val_split == "seed":
+        return tuple(train.split_sequential(training.validation, training.test))
+    return tuple(train.hold_out(training.validation, training.random_seed))
 
 
 def make_dataset(split, experiment, shuffle, seed):
@@ -158,7 +239,10 @@ def build_extra(layout, experiment, suffixes, train):
     """Builder keywords: input scaling for patches, the embedding matrix for word sequences."""
     arch = get_architecture(experiment.cnn.architecture)
     if arch.input_kind in PATCH_KINDS:
-        return {"input_stats": feature_stats(train.patches)}
+        return {"input_stats": feature_stats(train.patches, experiment.dataset.scaling)}
+    if experiment.dataset.scaling != "scalar":
+        raise ConfigError(f"dataset.scaling = {experiment.dataset.scaling!r} standardises spectrogram patches, but "
+                          f"architecture {arch.id} reads {arch.input_kind}: leave it out")
     if arch.input_kind == "sequences":
         path = layout.embedding_weights(suffixes[0], experiment.dataset.dataset)
         return {"embedding": load_npy(path, layout.cli("text", suffixes[0], experiment.dataset.dataset)).astype(np.float32)}
@@ -168,15 +252,15 @@ def build_extra(layout, experiment, suffixes, train):
 def input_files(layout, experiment, suffixes, sets):
     """Every file a training run reads, for the manifest."""
     ds = experiment.dataset
-    reads_patches = get_architecture(experiment.cnn.architecture).input_kind in PATCH_KINDS
+    kind = get_architecture(experiment.cnn.architecture).input_kind
+    reads_patches = kind in PATCH_KINDS or reads_feature_file(kind, suffixes)
     files = []
     for set_ in sets:
         files += [layout.items_index(set_, ds.dataset), layout.y(set_, ds.fact, ds.dim, ds.dataset)]
         if reads_patches:
             files.append(layout.patches(set_, ds.dataset, ds.npatches, ds.window))
         for suffix in suffixes:
-            sparse = layout.x(set_, suffix, ds.dataset, sparse=True)
-            files.append(sparse if sparse.exists() else layout.x(set_, suffix, ds.dataset))
+            files.append(vector_input_path(layout, set_, suffix, ds.dataset, ds.sparse))
             if layout.items_index(set_, ds.dataset, suffix).exists():
                 files.append(layout.items_index(set_, ds.dataset, suffix))
     if get_architecture(experiment.cnn.architecture).input_kind == "sequences":
@@ -186,19 +270,26 @@ def input_files(layout, experiment, suffixes, sets):
 
 # ------------------------------------------------------------------------- checkpoint + stop
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: keep the best weights, save a resumable checkpoint, stop early if due.
+    """After every epoch: save a resumable checkpoint, track the monitored quantity, stop early if due.
 
     Early stopping lives here (not in keras.callbacks.EarlyStopping) so that its state (best value,
-    epochs without improvement) is saved with the checkpoint and survives a resume.
+    epochs without improvement) is saved with the checkpoint and survives a resume. It counts as the
+    seed's Keras (2.1.5) did: an epoch improves when ``monitor`` is strictly better than the best so
+    far (higher for ``mode = "max"``, lower for ``"min"``); after ``patience`` epochs in a row without
+    improvement, training stops. The model keeps its last epoch's weights unless ``restore_best``,
+    which saves the best epoch's weights as they come and reloads them at the end.
     """
 
-    def __init__(self, layout, model_id, monitor, patience, early_stopping, state=None):
+    def __init__(self, layout, model_id, monitor, patience, early_stopping, state=None, mode="min",
+                 restore_best=False):
         super().__init__()
         self.layout, self.model_id = layout, model_id
         self.monitor, self.patience, self.early_stopping = monitor, patience, early_stopping
+        self.mode, self.keep_best = mode, restore_best
         state = state or {}
-        self.best = state.get("best", math.inf)
+        self.best = state.get("best", -math.inf if mode == "max" else math.inf)
         self.wait = state.get("wait", 0)
+        self.best_epoch = state.get("best_epoch", 0)
         self.history = state.get("history", {})
         self.epochs_done = state.get("epoch", 0)
 
@@ -206,15 +297,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def best_weights_path(self):
         return self.layout.model_dir(self.model_id) / "best.weights.h5"
 
+    def improves(self, current):
+        return current > self.best if self.mode == "max" else current < self.best
+
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
-        current = logs.get(self.monitor, logs.get("loss"))
-        if current is not None and current < self.best:
-            self.best, self.wait = current, 0
-            with atomic_path(self.best_weights_path, suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
+        if self.monitor not in logs:
+            raise ConfigError(f"early stopping watches {self.monitor!r} (training.monitor), but the epoch "
+                              f"logs hold only: {', '.join(sorted(logs))}")
+        current = logs[self.monitor]
+        if self.improves(current):
+            self.best, self.wait, self.best_epoch = current, 0, epoch + 1
+            if self.keep_best:
+                with atomic_path(self.best_weights_path, suffix=".weights.h5") as tmp:
+                    self.model.save_weights(tmp)
         else:
             self.wait += 1
         stop = self.early_stopping and self.wait >= self.patience
@@ -222,13 +320,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         with atomic_path(self.layout.checkpoint(self.model_id), suffix=".keras") as tmp:
             self.model.save(tmp)
         write_json(self.layout.training_state(self.model_id),
-                   {"epoch": self.epochs_done, "best": self.best, "wait": self.wait, "stopped": stop,
-                    "monitor": self.monitor, "history": self.history})
+                   {"epoch": self.epochs_done, "best": self.best, "best_epoch": self.best_epoch,
+                    "wait": self.wait, "stopped": stop, "monitor": self.monitor, "mode": self.mode,
+                    "patience": self.patience, "restore_best": self.keep_best, "history": self.history})
         if stop:
             self.model.stop_training = True
 
     def restore_best(self):
-        if self.best_weights_path.exists():
+        """Reload the best epoch's weights when ``restore_best``; otherwise the last epoch's stay."""
+        if self.keep_best and self.best_weights_path.exists():
             self.model.load_weights(self.best_weights_path)
 
 
@@ -272,19 +372,13 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
             raise MissingInput(layout.checkpoint(resume), "nothing to resume: this model has no epoch checkpoint",
                                what=f"checkpoint of {resume}")
         saved = read_json(layout.model_config(resume))
-        experiment = experiment_from_dict(saved["experiment"]["name"], saved["experiment"])
+        experiment = experiment_from_dict(saved["experiment"]["name"], saved["experiment"], saved=True)
         suffixes = tuple(saved.get("suffixes", ()))
         state = read_json(state_path)
     training = experiment.training
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
 
-    train = load_split(layout, experiment, "train", suffixes)
-    if training.val_from_file:
-        val = load_split(layout, experiment, "val", suffixes)
-    elif training.validation > 0:
-        train, val = train.hold_out(training.validation, training.random_seed)
-    else:
-        val = None
+    train, val = split_train_val(layout, experiment, suffixes)
 
     if resume:
         model_id = resume
@@ -299,7 +393,9 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
         write_json(layout.model_config(model_id),
                    {"model_id": model_id, "experiment": experiment.to_dict(), "suffixes": list(suffixes),
                     "input_shapes": [list(s) for s in input_shapes],
-                    "input_stats": list(extra.get("input_stats", ())), "backend": keras.backend.backend(),
+                    "input_stats": scaling_summary(extra["input_stats"]) if "input_stats" in extra else [],
+                    "input_prescaled": bool(train.patches and feature_layout(train.patches).prescaled),
+                    "backend": keras.backend.backend(),
                     # how the training patches were made, so new audio files can be cut the same way
                     "audio_params": patch_params(train.patches) if train.patches else None})
         inputs = input_files(layout, experiment, suffixes, ["train"] + (["val"] if val is not None else []))
@@ -309,8 +405,16 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
         print(f"{model_id}: training {experiment.name} on {experiment.dataset.dataset} "
               f"({len(train.item_ids)} train items, backend {keras.backend.backend()})", flush=True)
 
-    monitor = "val_loss" if val is not None else "loss"
-    checkpoint = EpochCheckpoint(layout, model_id, monitor, training.patience, training.early_stopping, state)
+    monitor, mode = resolve_monitor(experiment, val is not None)
+    if state and state.get("monitor", monitor) != monitor:  # a run begun before training.monitor existed
+        monitor = state["monitor"]
+        mode = state.get("mode", "max" if monitor.endswith("accuracy") else "min")
+    if verbose:
+        print(f"{model_id}: early stopping {'on' if training.early_stopping else 'off'} ({monitor}, patience "
+              f"{training.patience}); keeping the {'best' if training.restore_best else 'last'} epoch's weights",
+              flush=True)
+    checkpoint = EpochCheckpoint(layout, model_id, monitor, training.patience, training.early_stopping, state,
+                                 mode=mode, restore_best=training.restore_best)
     if not (state and state.get("stopped")) and checkpoint.epochs_done < training.n_epochs:
         seed = training.random_seed + checkpoint.epochs_done
         train_feed = fit_arguments(make_dataset(train, experiment, shuffle=True, seed=seed))

@@ -3,16 +3,20 @@
 Every spectrogram is a float32 array of shape ``(frames, bins)`` (time first, as patches are cut
 along time). Frames follow librosa's ``center=True`` convention (zero padding, so a clip of ``n``
 samples has ``1 + n // hop`` frames); values match librosa's ``melspectrogram``, ``cqt`` and
-``stft`` power followed by ``power_to_db(S, ref=1.0, amin=1e-10, top_db=None)`` to within float32
-rounding.
+``stft`` power followed by ``power_to_db(S, ref=db_ref, amin=1e-10, top_db=top_db)`` to within
+float32 rounding, with the entry's ``db_ref`` (1.0, or ``"max"``: each track's own maximum) and
+``top_db`` (0: no clipping).
 
 mel is librosa's default (Slaney) filterbank from 0 Hz to Nyquist, as the seed used it; ``fmin``
 sets the lowest bin of the CQT only. The CQT is librosa.cqt's with its defaults (no tuning
 estimation, Hann window, sparsity 0.01, length-scaled).
 
-The dB scale has a fixed reference (power 1.0): values are comparable across files, and digital
-silence maps to :data:`SILENCE_DB` (-100 dB), the floor set by ``amin``. ``silence_value(entry)``
-gives the floor for an entry (0.0 for linear power), which is what short clips are padded with.
+By default the dB scale has a fixed reference (power 1.0): values are comparable across files, and
+digital silence maps to :data:`SILENCE_DB` (-100 dB), the floor set by ``amin``. The seed's CQT
+datasets (SUPER, MSD-I) use ``db_ref = "max"`` and ``top_db = 80`` instead (its ``create_patches.py``:
+``power_to_db(|C|**2, ref=np.max)``, librosa's default ``top_db`` 80): every track then peaks at
+0 dB and is floored at -80 dB. ``silence_value(entry)`` gives the floor for an entry (0.0 for
+linear power, ``-top_db`` under ``db_ref = "max"``), which is what short clips are padded with.
 
 The filterbank (mel), window and constant-Q kernels are built once per process and set of
 parameters (:func:`get_plan`, an LRU cache) rather than once per file, and the per-file work runs
@@ -24,6 +28,7 @@ functions. librosa is imported only when a plan is first built, so importing thi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -33,7 +38,7 @@ import numpy as np
 import scipy.fft
 import soxr
 
-from ..errors import AudioError
+from ..errors import AudioError, ConfigError
 
 AMIN = 1e-10
 """Power floor before the logarithm (librosa's default ``amin``)."""
@@ -45,8 +50,18 @@ _CQT_RES_QUALITY = "soxr_hq"
 
 
 def silence_value(entry):
-    """The value silence has in this entry's spectrograms: :data:`SILENCE_DB` in dB, 0.0 linear."""
-    return SILENCE_DB if entry.log else 0.0
+    """The value silence has in this entry's spectrograms (what short clips are padded with).
+
+    0.0 for linear power; in dB, :data:`SILENCE_DB` shifted by a fixed ``db_ref``, or ``-top_db``
+    (the floor of every track) when ``db_ref = "max"`` clips at ``top_db``. (The seed padded its
+    dB patches with 0, the loudest value under ``ref=max``; only clips shorter than a patch differ.)
+    """
+    if not entry.log:
+        return 0.0
+    ref = entry.db_reference()
+    if ref == "max":
+        return -float(entry.top_db) if entry.top_db else SILENCE_DB
+    return SILENCE_DB - 10.0 * math.log10(max(ref, AMIN))
 
 
 def n_frames(seconds, entry):
@@ -76,6 +91,8 @@ class SpectrogramPlan:
     cqt_octaves: tuple = ()  # CqtOctave, highest octave first
     cqt_octave_bins: tuple = ()  # bins each octave contributes, highest first
     cqt_scale: Optional[np.ndarray] = None  # (n_bins,) float32, 1 / sqrt(filter length)
+    db_ref: object = 1.0  # dB reference power: a float, or "max" (the track's own maximum)
+    top_db: float = 0.0  # clip at (max - top_db) dB; 0 = no clipping
 
     # The mel filterbank is 98% zeros: it travels to worker processes as its non-zero entries
     # (about 2% of the bytes) and is made dense again on arrival.
@@ -111,7 +128,17 @@ def _plan_key(entry):
 
 def get_plan(entry):
     """The (cached) plan of ``entry``'s spectrogram parameters; built once per process and key."""
-    return _cached_plan(_plan_key(entry))
+    plan = _cached_plan(_plan_key(entry))
+    ref, top_db = entry.db_reference(), float(entry.top_db)
+    if not entry.log:
+        if ref != 1.0 or top_db:
+            raise ConfigError(f"dataset {entry.name!r}: db_ref and top_db set the dB scale, but log = false "
+                              f"(linear power): leave them out or set log = true")
+        return plan
+    if ref == 1.0 and not top_db:
+        return plan
+    # the dB step needs no kernels: a copy of the cached plan that shares its arrays
+    return dataclasses.replace(plan, db_ref=ref, top_db=top_db)
 
 
 @functools.lru_cache(maxsize=16)
@@ -294,7 +321,26 @@ def compute(y, plan):
         spec *= np.float32(10.0)
         # float32 log10 of AMIN is a hair below -10: clamp so silence is exactly SILENCE_DB
         np.maximum(spec, np.float32(SILENCE_DB), out=spec)
+        to_db(spec, plan.db_ref, plan.top_db)
     return spec
+
+
+def to_db(spec_db, db_ref=1.0, top_db=0.0):
+    """Rescale a dB spectrogram (reference 1.0) in place to ``db_ref`` and clip it at ``top_db``.
+
+    ``spec_db`` : (frames, bins) float32, ``10 log10(max(S, amin))``; ``db_ref`` : a reference power
+    or ``"max"`` (the largest power of this spectrogram); ``top_db`` : dynamic range kept below the
+    peak, 0 for all. The result is librosa's ``power_to_db(S, ref=db_ref, amin=1e-10, top_db=...)``.
+    """
+    if spec_db.size == 0:
+        return spec_db
+    if db_ref == "max":
+        spec_db -= spec_db.max()  # 10 log10 is monotonic: the peak in dB is the peak power's
+    elif db_ref != 1.0:
+        spec_db -= np.float32(10.0 * math.log10(max(float(db_ref), AMIN)))
+    if top_db:
+        np.maximum(spec_db, spec_db.max() - np.float32(top_db), out=spec_db)
+    return spec_db
 
 
 def spectrogram(y, entry):

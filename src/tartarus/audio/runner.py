@@ -9,7 +9,8 @@ Output, under ``layout.spectrograms_dir(ds)``:
 
 Work is spread over ``n_jobs`` worker processes (joblib) in chunks of files; each worker decodes,
 computes and writes its own files, and gets the filterbank or CQT kernels from the parent, so no
-worker builds them again. A bad file is listed and skipped, and the run goes on. A rerun resumes:
+worker builds them again. A bad file is listed and skipped, and the run goes on; so is a file whose
+extension is not in the entry's ``audio_ext`` (when that list is not empty). A rerun resumes:
 items whose ``.npy`` exists are not recomputed, provided ``params.json`` holds the current
 parameters (otherwise an error asks to delete the folder or pass ``overwrite=True``).
 """
@@ -118,9 +119,14 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
 
     report = SpectrogramReport(ds, out_dir=out_dir, errors_path=errors_path)
     todo, failed = [], {}
+    extensions = _audio_extensions(entry)
     for item_id, audio in items:
         if not _valid_id(item_id):
             failed[item_id] = (item_id, str(audio), "item id cannot be used as a file name")
+            continue
+        if extensions and audio.suffix.lower().lstrip(".") not in extensions:
+            failed[item_id] = (item_id, str(audio), f"extension {audio.suffix or '(none)'!r} is not in the "
+                                                    f"dataset's audio_ext ({', '.join(sorted(extensions))})")
             continue
         target = layout.spectrogram(ds, item_id)
         if target.exists():
@@ -143,6 +149,11 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
         errors_path.unlink()
     report.elapsed = time.perf_counter() - start
     return report
+
+
+def _audio_extensions(entry):
+    """The entry's ``audio_ext`` as a set of lower-case extensions without dot (empty: any file)."""
+    return {str(ext).lower().lstrip(".") for ext in entry.audio_ext if str(ext).strip(". ")}
 
 
 def _check_params(layout, ds, out_dir, params_path, params):

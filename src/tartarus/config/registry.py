@@ -2,7 +2,9 @@
 
 Each file holds one family of entries. An entry names its ``base`` (another entry, or nothing for
 the built-in defaults) and states only its differences; sections merge key by key. Dataset
-entries (spectrogram and patch settings) live in ``experiments/datasets.toml``.
+entries (spectrogram and patch settings) live in ``experiments/datasets.toml``; a data root may add
+its own in ``{root}/datasets.toml`` (same schema), whose entries replace the package's entries of the
+same name, so that a new dataset needs no edit of the package.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import tomllib
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..layout import DataLayout
 from .schema import (EXPERIMENT_SCALARS, EXPERIMENT_SECTIONS, DatasetEntry, Experiment,
                      build_section)
 
@@ -66,29 +69,53 @@ def _deep_merge(base, diff):
     return out
 
 
-class Registry:
-    """All named experiments and datasets of one experiments folder."""
+def _read_toml(path):
+    """``{name: entry table}`` of a TOML file; ConfigError naming the file if it is not valid."""
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for name, entry in doc.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: top-level key {name!r} must be a table [{name}]")
+    return doc
 
-    def __init__(self, experiments_dir=None):
+
+# What `tartarus spectrograms` on an undeclared dataset suggests: one TOML line, the defaults spelled out.
+EXAMPLE_ENTRY = ('{name} = {{ audio_folder = "audio", audio_ext = ["mp3"], spectrogram_type = "mel", '
+                 'resample_sr = 22050, n_fft = 2048, hop = 1024, n_mels = 96, npatches = 1, window = 15 }}')
+
+
+class Registry:
+    """All named experiments and datasets of one experiments folder, and of a data root.
+
+    experiments_dir : the folder of experiment TOML files (default: :func:`default_experiments_dir`).
+    data_root : a data root whose ``datasets.toml`` (if present) adds dataset entries; an entry there
+        replaces the package's entry of the same name as a whole. None: the package's entries only.
+    """
+
+    def __init__(self, experiments_dir=None, data_root=None):
         self.dir = Path(experiments_dir) if experiments_dir else default_experiments_dir()
         if not self.dir.is_dir():
             raise ConfigError(f"experiments folder not found: {self.dir} (set --experiments or ${EXPERIMENTS_ENV})")
+        self.user_datasets_file = DataLayout(data_root).datasets_file() if data_root is not None else None
         self._experiments = {}  # name -> (raw dict, source file)
         self._datasets = {}
         for path in sorted(self.dir.glob("*.toml")):
-            try:
-                with open(path, "rb") as f:
-                    doc = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
             target = self._datasets if path.name == DATASETS_FILE else self._experiments
-            for name, entry in doc.items():
-                if not isinstance(entry, dict):
-                    raise ConfigError(f"{path}: top-level key {name!r} must be a table [{name}]")
+            for name, entry in _read_toml(path).items():
                 if name in self._experiments or name in self._datasets:
                     other = (self._experiments.get(name) or self._datasets.get(name))[1]
                     raise ConfigError(f"entry {name!r} is defined twice: in {other} and in {path}")
                 target[name] = (entry, path)
+        if self.user_datasets_file is not None and self.user_datasets_file.is_file():
+            path = self.user_datasets_file
+            for name, entry in _read_toml(path).items():
+                if name in self._experiments:
+                    raise ConfigError(f"{path}: dataset {name!r} has the name of the experiment in "
+                                      f"{self._experiments[name][1]}: rename the dataset")
+                self._datasets[name] = (entry, path)  # the data root's own entry wins
 
     # listing
     def experiment_names(self):
@@ -140,22 +167,51 @@ class Registry:
             raw.setdefault(path[0], {})[path[1]] = value
         return experiment_from_dict(name, raw)
 
-    def dataset(self, name):
-        """The validated DatasetEntry ``name``."""
+    def dataset(self, name, undeclared="error"):
+        """The validated DatasetEntry ``name``.
+
+        undeclared : what a name with no entry gives: ``"error"`` (the default; for the commands that
+            need audio settings) raises a ConfigError naming the file where the entry belongs, with an
+            example; ``"defaults"`` gives ``DatasetEntry(name=name)``, every setting at its default
+            (text features, interactions, factors, which read no audio setting).
+        """
+        if name not in self._datasets:
+            if undeclared == "defaults":
+                return DatasetEntry(name=name)
+            raise self._undeclared(name)
         raw = self._resolved(name, self._datasets, "dataset")
         raw.pop("name", None)
         return build_section(DatasetEntry, {"name": name, **raw}, f"dataset {name!r}")
 
 
-def experiment_from_dict(name, raw):
-    """Validate a plain dict (from TOML or a saved config.json) into an Experiment."""
+    def _undeclared(self, name):
+        where = (self.user_datasets_file if self.user_datasets_file is not None
+                 else f"the data root's {DATASETS_FILE}")
+        known = ", ".join(sorted(self._datasets)) or "none"
+        return ConfigError(f"dataset {name!r} has no entry (known: {known}), and audio commands need its "
+                           f"spectrogram settings: add one to {where} (or to {self.dir / DATASETS_FILE}), "
+                           f"e.g. the line: " + EXAMPLE_ENTRY.format(name=_toml_key(name)))
+
+
+def _toml_key(name):
+    """``name`` as a TOML key: bare when it can be, quoted otherwise."""
+    bare = name and all(c.isalnum() and c.isascii() or c in "-_" for c in name)
+    return name if bare else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def experiment_from_dict(name, raw, saved=False):
+    """Validate a plain dict (from TOML or a saved config.json) into an Experiment.
+
+    saved : ``raw`` is a trained model's saved config: keys removed since it was written (schema
+        REMOVED_KEYS, keys that nothing read) are left out instead of refused.
+    """
     raw = dict(raw)
     raw.pop("name", None)
     unknown = sorted(set(raw) - set(EXPERIMENT_SECTIONS) - set(EXPERIMENT_SCALARS))
     if unknown:
         raise ConfigError(f"experiment {name!r}: unknown section {unknown[0]!r} "
                           f"(known: {', '.join(list(EXPERIMENT_SECTIONS) + list(EXPERIMENT_SCALARS))})")
-    sections = {sec: build_section(cls, raw.get(sec, {}), f"experiment {name!r}: {sec}")
+    sections = {sec: build_section(cls, raw.get(sec, {}), f"experiment {name!r}: {sec}", drop_removed=saved)
                 for sec, cls in EXPERIMENT_SECTIONS.items()}
     scalars = {}
     for key, tp in EXPERIMENT_SCALARS.items():

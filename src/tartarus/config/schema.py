@@ -17,6 +17,22 @@ from ..errors import ConfigError
 
 REQUIRED = None  # a field whose metadata says required=True must end up with a non-None value
 
+# Keys that configs once accepted and that are gone: "SECTION.KEY" (SECTION an experiment section,
+# or "datasets" for an entry of datasets.toml) -> what to use instead. A config that still sets one
+# gets one ConfigError saying so. Only keys that nothing read belong here: a saved model config
+# (config.json) that holds one is read without it (experiment_from_dict(..., saved=True)).
+REMOVED_KEYS = {
+    "evaluating.get_map": "no key (leave it out): MAP@k (evaluating.map_k) is always reported; the "
+                          "seed's trainer ignored this key and always computed MAP",
+    "evaluating.get_p": "no key (leave it out): P, nDCG and ADiv at 1, 3, 5 and map_k are always "
+                        "reported; the seed's trainer ignored this key and always computed them",
+    "evaluating.get_knn": "no key (leave it out): the seed never read it and had no kNN evaluation",
+    "dataset.configuration": "the experiment's name, which tartarus records with every model "
+                             "(trained_models.tsv, config.json); the seed set this key to that name",
+    "cnn.branch_dims": "cnn.n_dense (the width of each of architecture 6's three branches, relu, tanh "
+                       "and sigmoid, as the seed's get_model_6) and cnn.n_dense_2 (the layer after them)",
+}
+
 EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
 LOSSES = ("categorical_crossentropy", "binary_crossentropy", "cosine", "mse")
 OPTIMIZERS = ("adam", "sgd")
@@ -24,6 +40,10 @@ ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh", "elu")  # elu: ar
 AGGREGATIONS = ("mean", "max", "median")
 SPECTROGRAMS = ("mel", "cqt", "stft")
 PATCH_MODES = ("random", "even")
+MONITORS = ("auto", "val_loss", "val_accuracy", "loss", "accuracy")  # training.monitor
+VAL_SPLITS = ("seed", "random")  # training.val_split
+SCALINGS = ("scalar", "per_bin")  # input standardisation: one mean/std, or one per (frame, bin)
+INITS = ("glorot_uniform", "uniform")  # cnn.init; "uniform": the seed's U(-0.05, 0.05) (Keras 1 init="uniform")
 
 
 def _choice(default, choices, **kw):
@@ -43,11 +63,14 @@ class DatasetSection:
     npatches: int = 1
     window: float = 15.0
     evaluation: str = _choice("multiclass", EVALUATIONS)
-    nsamples: str = "all"
-    configuration: str = ""
-    with_metadata: bool = False
-    only_metadata: bool = False
-    sparse: bool = False
+    nsamples: str = "all"  # "all", or N: train on the first N train items (items_index order)
+    # what the model reads, as the seed's flags; None = what the architecture and the input suffixes
+    # say. Stated, they must agree with them: with_metadata = reads train_data inputs (META_SUFFIX),
+    # only_metadata = reads no HDF5 patches/features file (train.check_input_flags).
+    with_metadata: Optional[bool] = None
+    only_metadata: Optional[bool] = None
+    sparse: bool = False  # train_data inputs are sparse .npz (suffixes naming "model"/"w2v" stay .npy), else .npy
+    scaling: str = _choice("scalar", SCALINGS)  # per_bin: the seed's StandardScaler over flattened patches
 
 
 @dataclass
@@ -61,9 +84,15 @@ class TrainingSection:
     momentum: float = 0.9
     nesterov: bool = False
     early_stopping: bool = True
-    patience: int = 10
+    # the seed's protocol: stop after `patience` epochs without improvement of `monitor` ("auto":
+    # val accuracy for a softmax head, val loss otherwise), keep the last epoch's weights
+    patience: int = 4
+    monitor: str = _choice("auto", MONITORS)
+    restore_best: bool = False  # true: keep the weights of the best epoch instead of the last
     validation: float = 0.1
+    test: float = 0.1  # val_split "seed": share of the train items after the val share, left unused
     val_from_file: bool = True
+    val_split: str = _choice("seed", VAL_SPLITS)  # val_from_file = false: "seed" sequential, "random" hold-out
     normalize_y: bool = False
     random_seed: int = 1234
 
@@ -93,6 +122,11 @@ class CnnSection:
     activation: str = _choice("relu", ACTIVATIONS)
     final_activation: str = _choice("linear", ACTIVATIONS)
     batch_norm: bool = False
+    # shufl (architecture 51): the activation of each dense layer (() = `activation` for all; shufl's code:
+    # ["softmax", "relu"]), and dropout on the input of each dense layer (Lasagne style, as shufl) instead
+    # of after it
+    dense_activations: tuple[str, ...] = ()
+    dropout_before_dense: bool = False
     # text CNN (architecture 4), with the seed's names
     sequence_length: int = 500
     embedding_dim: int = 300
@@ -101,8 +135,9 @@ class CnnSection:
     dropout_prob: tuple[float, float] = (0.5, 0.8)  # after the embedding, after the hidden dense layer
     vocab_size: int = 0  # rows of a random embedding, when no word2vec matrix is given
     embedding_trainable: bool = True  # false: the seed's CNN-static
-    # parallel dense branches (architecture 6)
-    branch_dims: tuple[int, ...] = (512, 256)
+    # kernel initialisation of the seed's architectures (models/audio_cnn.py kernel_init): "uniform" is
+    # the seed's U(-0.05, 0.05) on the layers it initialised so; "glorot_uniform" is Keras' default
+    init: str = _choice("glorot_uniform", INITS)
     # recurrent layers (architectures 5 and 41): sizes of the stacked GRUs (5) or LSTMs (41);
     # () = the architecture's own, the seed's (32, 32) GRUs for 5 and one 2048-unit LSTM for 41
     rnn_units: tuple[int, ...] = ()
@@ -118,9 +153,13 @@ class PredictingSection:
 @dataclass
 class EvaluatingSection:
     map_k: int = 500
-    get_map: bool = True
-    get_p: bool = True
-    get_knn: bool = False
+    # recommendation: "tartarus" counts users with a held-out item, "seed" every user (0 without one),
+    # "both" reports the two (docs/metrics.md)
+    protocol: str = _choice("tartarus", ("tartarus", "seed", "both"))
+    # multilabel P/R/F: F1-maximising thresholds chosen on val per class, one for all classes (the
+    # seed's scripts/threshold.py rule), or `threshold` for every class
+    thresholds: str = _choice("per_class", ("per_class", "global", "fixed"))
+    threshold: float = 0.5
 
 
 @dataclass
@@ -154,7 +193,7 @@ class DatasetEntry:
     name: str
     audio_folder: str = "audio"
     index_file: str = ""
-    audio_ext: tuple[str, ...] = ("mp3", "wav", "flac", "ogg")
+    audio_ext: tuple[str, ...] = ()  # extensions decoded (without dot); () = any; others are listed as failed
     spectrogram_type: str = _choice("mel", SPECTROGRAMS)
     resample_sr: int = 22050
     hop: int = 1024
@@ -164,18 +203,24 @@ class DatasetEntry:
     bins_per_octave: int = 12
     fmin: float = 32.70319566257483
     log: bool = True
+    db_ref: str = "1.0"  # dB reference power: a number, or "max" (each track's own maximum, the seed's)
+    top_db: float = 0.0  # clip each track at (its max - top_db) dB; 0 = no clipping (the seed: 80)
     num_process: int = 1
     npatches: int = 1
     window: float = 15.0
     patch_mode: str = _choice("random", PATCH_MODES)
     seed: int = 0
-    # text features (tartarus text vsm|w2v|d2v): defaults of the command-line options
-    max_df: float = 0.9
+    # text features (tartarus text vsm|w2v|d2v): defaults of the command-line options, the seed's
+    # load_vsm.py / load_w2v.py values (tartarus's earlier ones: max_df 0.9, no word or feature limit,
+    # skip-gram for 20 epochs)
+    max_df: float = 0.5
     min_df: int = 1
-    max_features: int = 0  # 0: no limit
+    max_features: int = 10000  # 0: no limit
+    n_words: int = 300  # vsm: the first words of each text that count; 0: all
     sequence_length: int = 500
     embedding_dim: int = 300
-    w2v_epochs: int = 20
+    w2v_epochs: int = 5  # gensim's default
+    w2v_skipgram: bool = False  # false: CBOW, as the seed
     d2v_dim: int = 40
     description: str = ""
     base: str = ""
@@ -188,7 +233,29 @@ class DatasetEntry:
         """The parameters that determine a spectrogram; stored beside the output and compared on resume."""
         keys = ("spectrogram_type", "resample_sr", "hop", "n_fft", "n_mels", "cqt_bins",
                 "bins_per_octave", "fmin", "log")
-        return {k: getattr(self, k) for k in keys}
+        params = {k: getattr(self, k) for k in keys}
+        # the dB scaling is stored only when it differs from the fixed 1.0 reference without
+        # clipping, so spectrogram folders made before these keys existed still match
+        if self.log and (self.db_reference() != 1.0 or self.top_db):
+            params.update(db_ref=self.db_reference(), top_db=float(self.top_db))
+        return params
+
+    def db_reference(self):
+        """``db_ref`` as used: the string ``"max"`` or a positive float (ConfigError otherwise)."""
+        ref = str(self.db_ref).strip().lower()
+        if ref == "max":
+            value = "max"
+        else:
+            try:
+                value = float(ref)
+            except ValueError:
+                value = None
+            if value is None or not value > 0 or value == float("inf"):
+                raise ConfigError(f"dataset {self.name!r}: db_ref must be \"max\" or a positive number, "
+                                  f"got {self.db_ref!r}")
+        if not self.top_db >= 0:
+            raise ConfigError(f"dataset {self.name!r}: top_db must be >= 0 (0 = no clipping), got {self.top_db!r}")
+        return value
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -241,12 +308,30 @@ def _example(tp):
     return tuple(1 for _ in typing.get_args(tp) if _ is not Ellipsis) or (1,)
 
 
-def build_section(cls, values, where):
-    """Make dataclass ``cls`` from a dict, naming the offending key on any error."""
+def section_name(cls):
+    """The name of section ``cls`` in configs and in REMOVED_KEYS: ``dataset``, ``training`` ... or ``datasets``."""
+    if cls is DatasetEntry:
+        return "datasets"
+    return next((name for name, c in EXPERIMENT_SECTIONS.items() if c is cls), cls.__name__)
+
+
+def build_section(cls, values, where, drop_removed=False):
+    """Make dataclass ``cls`` from a dict, naming the offending key on any error.
+
+    A key of REMOVED_KEYS is an error saying what replaces it, or with ``drop_removed`` (saved model
+    configs, written when the key existed and was read by nothing) is left out.
+    """
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a table of keys, got {values!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    section = section_name(cls)
+    for key in sorted(values):
+        if f"{section}.{key}" in REMOVED_KEYS and key not in fields:
+            if drop_removed:
+                values = {k: v for k, v in values.items() if k != key}
+                continue
+            raise ConfigError(f"{where}.{key}: this key was removed; use instead: {REMOVED_KEYS[f'{section}.{key}']}")
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}" + _suggest(unknown[0], fields))

@@ -29,8 +29,14 @@ class Architecture:
     input_kind: str  # "patches", "vectors", "sequences", "several"
     builder: Callable
     n_inputs: int = 1
+    # `-l INDEX` is the seed's model.layers[INDEX] (see indexable_layers):
     # the seed's functional (non-Sequential) models counted their input layers in `-l` indices
     index_counts_inputs: bool = False
+    # the seed's output Dense held the final activation: our `logits` has no index, `output` has it
+    head_activation_inside: bool = False
+    # name prefixes of layers the seed held in one nested sub-model, counted as one layer: the
+    # last of them (the sub-model's output) keeps an index, the others have none
+    seed_subgraph: tuple = ()
     # the architecture's default config: CnnSection values over the schema's defaults
     defaults: dict = field(default_factory=dict)
     # small input shapes (no batch axis) for `tartarus architectures` and the smoke tests
@@ -44,26 +50,32 @@ ARCHITECTURES = {
     "1": Architecture("1", "audio CNN (seed)", "patches", build_audio_cnn,
                       defaults={"final_activation": "softmax"}, example_shapes=_AUDIO_EXAMPLE),
     "3": Architecture("3", "dense MLP over vectors (text VSM)", "vectors", build_dense, index_counts_inputs=True,
+                      head_activation_inside=True,
                       defaults={"n_dense": 256, "n_dense_2": 128, "final_activation": "softmax"},
                       example_shapes=_VECTOR_EXAMPLE),
     "4": Architecture("4", "text CNN over word embeddings", "sequences", build_text_cnn,
+                      seed_subgraph=("conv_", "pool_", "concat"),
                       defaults={"sequence_length": 100, "embedding_dim": 32, "vocab_size": 500, "num_filters": 16,
                                 "n_dense": 32, "final_activation": "softmax"},
                       example_shapes=((100,),)),
-    "6": Architecture("6", "parallel dense branches over vectors", "vectors", build_branches,
-                      index_counts_inputs=True, defaults={"final_activation": "softmax"},
+    "6": Architecture("6", "relu, tanh and sigmoid dense branches over vectors", "vectors", build_branches,
+                      index_counts_inputs=True, head_activation_inside=True,
+                      defaults={"n_dense": 2048, "n_dense_2": 1024, "dropout_factor": 0.5,
+                                "final_activation": "sigmoid"},
                       example_shapes=_VECTOR_EXAMPLE),
     "31": Architecture("31", "fusion of 2 inputs, batch-normalised dense branches", "several", build_bn_fusion,
-                       n_inputs=2, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
-                       example_shapes=((64,), (32,))),
+                       n_inputs=2, index_counts_inputs=True, head_activation_inside=True,
+                       defaults={"n_dense": 64, "final_activation": "softmax"}, example_shapes=((64,), (32,))),
     "32": Architecture("32", "fusion of 2 L2-normalised inputs", "several", l2_fusion_builder("32"),
-                       n_inputs=2, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
-                       example_shapes=((64,), (32,))),
+                       n_inputs=2, index_counts_inputs=True, head_activation_inside=True,
+                       defaults={"n_dense": 64, "final_activation": "softmax"}, example_shapes=((64,), (32,))),
     "33": Architecture("33", "fusion of 3 L2-normalised inputs", "several", l2_fusion_builder("33"),
-                       n_inputs=3, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
+                       n_inputs=3, index_counts_inputs=True, head_activation_inside=True,
+                       defaults={"n_dense": 64, "final_activation": "softmax"},
                        example_shapes=((64,), (32,), (16,))),
     "34": Architecture("34", "fusion of 4 L2-normalised inputs", "several", l2_fusion_builder("34"),
-                       n_inputs=4, index_counts_inputs=True, defaults={"n_dense": 64, "final_activation": "softmax"},
+                       n_inputs=4, index_counts_inputs=True, head_activation_inside=True,
+                       defaults={"n_dense": 64, "final_activation": "softmax"},
                        example_shapes=((64,), (32,), (16,), (8,))),
     "51": Architecture("51", "shufl CNN (Dieleman and Schrauwen 2014 style)", "patches", build_shufl_cnn,
                        defaults={"n_filters_1": 256, "n_filters_2": 256, "n_filters_3": 512, "n_filters_4": 512,
@@ -80,7 +92,7 @@ ARCHITECTURES = {
                        defaults={"n_filters_1": 16, "n_dense": 64, "dropout_factor": 0.5, "final_activation": "sigmoid"},
                        example_shapes=((96, 96, 1),)),
     "2": Architecture("2", "audio CNN fused with a metadata vector (seed)", "patches+vectors", build_audio_metadata,
-                      n_inputs=2, index_counts_inputs=True,
+                      n_inputs=2, index_counts_inputs=True, head_activation_inside=True,
                       defaults={"n_filters_1": 1024, "n_filters_2": 1024, "n_filters_3": 2048, "n_filters_4": 2048,
                                 "n_kernel_4": (1, 1), "n_pool_3": (1, 1), "n_pool_4": (1, 1), "n_dense": 2048,
                                 "final_activation": "linear"},
@@ -94,12 +106,13 @@ ARCHITECTURES = {
                                 "final_activation": "sigmoid"},
                       example_shapes=((250, 96, 1),)),
     "11": Architecture("11", "audio CNN, graph API, named flat layer (seed)", "patches", build_audio_graph,
-                       index_counts_inputs=True,
+                       index_counts_inputs=True, head_activation_inside=True,
                        defaults={"n_filters_1": 1024, "n_filters_2": 1024, "n_filters_3": 2048, "n_filters_4": 2048,
                                  "n_kernel_4": (1, 1), "n_pool_3": (1, 1), "n_pool_4": (1, 1),
                                  "final_activation": "linear"},
                        example_shapes=((96, 96, 1),)),
     "12": Architecture("12", "six parallel convolutions, then CNN blocks (seed)", "patches", build_parallel_cnn,
+                       seed_subgraph=("branch_", "concat"),
                        defaults={"n_filters_2": 1024, "n_filters_3": 2048, "n_filters_4": 2048, "n_kernel_4": (1, 1),
                                  "n_pool_3": (1, 1), "n_pool_4": (1, 1), "final_activation": "softmax"},
                        example_shapes=((96, 96, 1),)),
@@ -145,18 +158,36 @@ def architecture_of(model):
 
 
 def indexable_layers(model):
-    """The layers that ``-l INDEX`` counts, in the seed's numbering.
+    """The layers that ``-l INDEX`` counts: the seed's ``model.layers``, one of ours per seed layer.
 
-    Input scaling is never counted; input layers are counted only for the architectures whose
-    seed models were functional (Keras listed their inputs among the layers).
+    Input scaling is never counted (the seed scaled its patches on disk). Input layers are counted
+    only for the architectures whose seed models were functional (Keras listed their inputs among
+    the layers; its Sequential models did not). Where the seed's output Dense held the activation
+    (``head_activation_inside``), ``logits`` is not counted and ``output`` takes its index. Layers
+    the seed held in a nested sub-model (``seed_subgraph``) count as one: the sub-model's output.
+    For architecture 4 with a frozen embedding (the seed's CNN-static, fed embedded text) the
+    embedding is not counted. Every layer keeps working by name (see :func:`resolve_layer`).
     """
     arch = architecture_of(model)
     skip = (Standardize,) if arch is not None and arch.index_counts_inputs else SKIPPED_FOR_INDEX
-    return [layer for layer in model.layers if not isinstance(layer, skip)]
+    layers = [layer for layer in model.layers if not isinstance(layer, skip)]
+    if arch is None:
+        return layers
+    if arch.head_activation_inside:
+        layers = [layer for layer in layers if layer.name != "logits"]
+    if arch.seed_subgraph:
+        inner = [layer for layer in layers if layer.name.startswith(arch.seed_subgraph)]
+        layers = [layer for layer in layers if layer not in inner[:-1]]  # the sub-model's output stays
+    if arch.id == "4" and layers and isinstance(layers[0], keras.layers.Embedding) and not layers[0].trainable:
+        layers = layers[1:]
+    return layers
 
 
 def resolve_layer(model, layer):
-    """A layer by index (int or digit string, negative allowed) or by name."""
+    """A layer by index (int or digit string, negative allowed), the seed's numbering, or by name.
+
+    Names reach every layer, also those without an index (e.g. ``logits`` of architecture 3).
+    """
     candidates = indexable_layers(model)
     text = str(layer)
     if text.lstrip("-").isdigit():
@@ -165,14 +196,27 @@ def resolve_layer(model, layer):
             raise ConfigError(f"layer index {i} out of range: {model.name} has layers 0..{len(candidates) - 1} "
                               f"({describe_layers(model)})")
         return candidates[i]
-    for candidate in candidates:
-        if candidate.name == text:
+    for candidate in model.layers:
+        if candidate.name == text and not isinstance(candidate, Standardize):
             return candidate
     raise ConfigError(f"no layer named {text!r} in {model.name} ({describe_layers(model)})")
 
 
 def describe_layers(model):
+    """``"0:name, 1:name, ..."``: the seed's indices (see :func:`indexable_layers`) and our names."""
     return ", ".join(f"{i}:{layer.name}" for i, layer in enumerate(indexable_layers(model)))
+
+
+def named_layers(model):
+    """[(seed index or None, layer)] for every layer ``-l`` reaches, in Keras' order.
+
+    Input layers the seed did not count and the input scaling are left out; layers without a seed
+    index (``logits`` where the seed's Dense held the activation, the inside of a nested sub-model)
+    have ``None``.
+    """
+    index = {id(layer): i for i, layer in enumerate(indexable_layers(model))}
+    return [(index.get(id(layer)), layer) for layer in model.layers
+            if id(layer) in index or not isinstance(layer, (keras.layers.InputLayer, Standardize))]
 
 
 def layer_model(model, layer):
@@ -182,12 +226,32 @@ def layer_model(model, layer):
     return keras.Model(inputs, target.output, name=f"{model.name}_to_{target.name}")
 
 
+def check_input_shapes(model, shapes, source="the inputs"):
+    """Raise DataMismatch unless ``shapes`` (one per input, no batch axis) fit ``model``'s inputs.
+
+    Names the model, each mismatching input with the shape it expects and the shape that came, and
+    for patch inputs a channels-first ``(1, frames, bins)`` shape (the seed's patch files) as such.
+    """
+    from ..errors import DataMismatch
+    expected = [tuple(t.shape[1:]) for t in model.inputs]
+    shapes = [tuple(s) for s in shapes]
+    if len(shapes) != len(expected):
+        raise DataMismatch(f"{model.name} takes {len(expected)} input(s) {expected}, {source} give {len(shapes)}")
+    for i, (want, got) in enumerate(zip(expected, shapes), 1):
+        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            hint = ""
+            if len(want) == 3 and want[2] == 1 and len(got) == 3 and got[0] == 1:
+                hint = ": channels first (1, frames, bins), as in the seed's patch files; move the channel axis last"
+            raise DataMismatch(f"{model.name} input {i} expects shape {want} (no batch axis), {source} give "
+                               f"{got}{hint}")
+
+
 def load_model(path):
     """Load a saved ``.keras`` model in safe mode (no arbitrary code)."""
     return keras.saving.load_model(path, safe_mode=True, compile=False)
 
 
-__all__ = ["ARCHITECTURES", "Architecture", "build_model", "get_architecture", "indexable_layers",
-           "resolve_layer", "layer_model", "load_model", "describe_layers", "L2Normalize", "Standardize",
-           "build_audio_cnn", "build_dense", "build_branches", "build_text_cnn", "build_bn_fusion",
-           "build_l2_fusion", "build_shufl_cnn"]
+__all__ = ["ARCHITECTURES", "Architecture", "build_model", "check_input_shapes", "get_architecture",
+           "indexable_layers", "named_layers", "resolve_layer", "layer_model", "load_model", "describe_layers",
+           "L2Normalize", "Standardize", "build_audio_cnn", "build_dense", "build_branches", "build_text_cnn",
+           "build_bn_fusion", "build_l2_fusion", "build_shufl_cnn"]

@@ -20,7 +20,7 @@ INPUT_KINDS = {
 
 @dataclass
 class ArchitectureInfo:
-    """One row of the table: what ``-l`` accepts is ``layers`` (index, name, output shape)."""
+    """One row of the table: what ``-l`` accepts is ``layers`` (seed index or None, name, output shape)."""
     id: str
     name: str
     input_kind: str
@@ -35,14 +35,13 @@ def _sort_key(arch_id):
 
 def describe_architectures(ids=None, n_out=10):
     """ArchitectureInfo for ``ids`` (default: all, by id), each built with ``n_out`` outputs."""
-    from . import ARCHITECTURES, build_model, default_cnn, get_architecture, indexable_layers
+    from . import ARCHITECTURES, build_model, default_cnn, get_architecture, named_layers
 
     chosen = [get_architecture(i) for i in ids] if ids else [ARCHITECTURES[k] for k in sorted(ARCHITECTURES, key=_sort_key)]
     out = []
     for arch in chosen:
         model = build_model(default_cnn(arch.id), arch.example_shapes, n_out)
-        layers = [(i, layer.name, tuple(layer.output.shape[1:]))
-                  for i, layer in enumerate(indexable_layers(model))]
+        layers = [(i, layer.name, tuple(layer.output.shape[1:])) for i, layer in named_layers(model)]
         out.append(ArchitectureInfo(arch.id, arch.name, arch.input_kind, tuple(arch.example_shapes),
                                     int(model.count_params()), layers))
     return out
@@ -61,7 +60,7 @@ def format_architectures(infos, layers=True):
         kind = INPUT_KINDS.get(info.input_kind, info.input_kind)
         lines.append(f"{info.id:>4}  {info.name:<52} {kind:<22} {shapes:<22} {info.n_params:>11,}")
         if layers:
-            cells = [f"{i}:{name}" for i, name, _ in info.layers]
+            cells = [f"{'-' if i is None else i}:{name}" for i, name, _ in info.layers]
             row, rows = "", []
             for cell in cells:  # wrap the layer list under the row
                 if row and len(row) + len(cell) > 100:
@@ -72,6 +71,10 @@ def format_architectures(infos, layers=True):
             lines += [f"{'':>6}-l {r}" if k == 0 else f"{'':>9}{r}" for k, r in enumerate(rows)]
     lines.append("parameters: the default config (default_cnn) on the example input, 10 outputs; "
                  "-l takes an index or a name")
+    if layers:
+        lines.append("INDEX:NAME -- INDEX is what the seed's -l INDEX took (its model.layers[INDEX]); '-': no "
+                     "seed index (logits where the seed's output Dense held the activation, the inside of a "
+                     "nested sub-model), reachable by name")
     return "\n".join(lines)
 
 

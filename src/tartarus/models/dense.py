@@ -2,10 +2,12 @@
 
 Both take one input of shape ``(n_features,)``: tf-idf rows (densified per batch by the feeder),
 precomputed embeddings (``X_*_model_N-pred_L_*``) or any other vector features. Like the seed's
-functional models, they count their input layer in ``-l`` indices (``index_counts_inputs``).
+functional models, they count their input layer in ``-l`` indices (``index_counts_inputs``), and the
+seed's output Dense carried its activation, so ``logits`` has no index (``head_activation_inside``;
+``-l logits`` still works by name). ``n_dense`` / ``n_dense_2`` = 0 means no such layer.
 
-**Architecture 3** (the seed's text VSM model) -- input dropout, up to two hidden dense layers,
-each followed by dropout, then the shared head::
+**Architecture 3** (the seed's ``get_model_3``, text VSM and feature MLP) -- input dropout, up to
+two hidden dense layers, each followed by dropout, then the shared head::
 
     0 input_1                         the vectors
     1 dropout_input                   Dropout(dropout_factor)
@@ -13,24 +15,28 @@ each followed by dropout, then the shared head::
     3 dropout_1                       Dropout(dropout_factor)    when n_dense > 0
     4 dense_2                         Dense(n_dense_2, relu)     when n_dense_2 > 0
     5 dropout_2                       Dropout(dropout_factor)    when n_dense_2 > 0
-    6 logits                          Dense(n_out)
-    7 output                          Activation(final_activation)
-    8 l2_normalize                    when final_activation is linear
+    - logits                          Dense(n_out)               (no index: the seed's Dense held the activation)
+    6 output                          Activation(final_activation)
+    7 l2_normalize                    when final_activation is linear
 
 With both hidden layers (e.g. ``n_dense = 256, n_dense_2 = 128``), ``-l 5`` is the last hidden
 representation (the relu output of ``dense_2``; dropout is the identity at prediction), as in the
-seed. In general the last hidden representation is index ``2 * h + 1`` for ``h`` hidden layers
-(``-l 3`` with one), and the names ``dense_1``/``dense_2`` always work.
+seed's README. In general the last hidden representation is index ``2 * h + 1`` for ``h`` hidden
+layers (``-l 3`` with one), and the names ``dense_1``/``dense_2`` always work.
 
-**Architecture 6** -- parallel dense branches of different widths over the same input::
+**Architecture 6** (the seed's ``get_model_6``, AcousticBrainz feature vectors) -- three parallel
+Dense branches of ``n_dense`` units over the raw input (no input dropout), with relu, tanh and
+sigmoid activations, concatenated, dropout; then an optional Dense(``n_dense_2``, relu) and dropout;
+the head::
 
     0 input_1
-    1 dropout_input                   Dropout(dropout_factor)
-    2 .. b+1  branch_1 .. branch_b    Dense(branch_dims[i], relu), b = len(branch_dims)
-    b+2 concat                        when b > 1
-    then dropout_branches, logits, output[, l2_normalize]
+    1 branch_relu    2 branch_tanh    3 branch_sigmoid    Dense(n_dense, ...)   when n_dense > 0
+    4 concat         5 dropout_branches                                         when n_dense > 0
+    6 dense_2        7 dropout_2                          Dense(n_dense_2, relu) when n_dense_2 > 0
+    8 output         9 l2_normalize (linear head only)    (``logits`` not counted)
 
-With a single entry in ``branch_dims`` it is the seed's plain one-hidden-layer MLP on features.
+``n_dense = 0`` leaves the branches out (the seed's code then failed; here the input goes on to
+``dense_2`` or the head).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import keras
 from keras import layers
 
 from ..errors import ConfigError
-from .audio_cnn import model_name, output_head
+from .audio_cnn import kernel_init, model_name, output_head
 
 
 def check_n_inputs(input_shapes, arch_id, n):
@@ -67,21 +73,27 @@ def build_dense(cnn, input_shapes, n_out, **_):
     x = layers.Dropout(cnn.dropout_factor, name="dropout_input")(inputs)
     for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1):
         if units and units > 0:
-            x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+            x = layers.Dense(units, activation="relu", kernel_initializer=kernel_init(cnn), name=f"dense_{i}")(x)
             x = layers.Dropout(cnn.dropout_factor, name=f"dropout_{i}")(x)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model(inputs, outputs, name=model_name("3"))
 
 
+BRANCH_ACTIVATIONS = ("relu", "tanh", "sigmoid")  # architecture 6, as the seed's get_model_6
+
+
 def build_branches(cnn, input_shapes, n_out, **_):
-    """Build architecture 6: parallel Dense(relu) branches of widths ``branch_dims``, concatenated."""
+    """Build architecture 6: Dense(n_dense) branches with relu, tanh and sigmoid, concatenated, dropout,
+    an optional Dense(n_dense_2, relu) and dropout, the head; no dropout on the input."""
     (inputs,) = vector_inputs(input_shapes, "6", 1)
-    dims = tuple(cnn.branch_dims)
-    if not dims or any(d <= 0 for d in dims):
-        raise ConfigError(f"cnn.branch_dims: expected one or more positive widths, got {list(dims)}")
-    x = layers.Dropout(cnn.dropout_factor, name="dropout_input")(inputs)
-    branches = [layers.Dense(d, activation="relu", name=f"branch_{i}")(x) for i, d in enumerate(dims, 1)]
-    x = layers.Concatenate(name="concat")(branches) if len(branches) > 1 else branches[0]
-    x = layers.Dropout(cnn.dropout_factor, name="dropout_branches")(x)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    x = inputs
+    if cnn.n_dense and cnn.n_dense > 0:
+        branches = [layers.Dense(cnn.n_dense, activation=act, kernel_initializer=kernel_init(cnn),
+                                 name=f"branch_{act}")(inputs) for act in BRANCH_ACTIVATIONS]
+        x = layers.Concatenate(name="concat")(branches)
+        x = layers.Dropout(cnn.dropout_factor, name="dropout_branches")(x)
+    if cnn.n_dense_2 and cnn.n_dense_2 > 0:
+        x = layers.Dense(cnn.n_dense_2, activation="relu", kernel_initializer=kernel_init(cnn), name="dense_2")(x)
+        x = layers.Dropout(cnn.dropout_factor, name="dropout_2")(x)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model(inputs, outputs, name=model_name("6"))

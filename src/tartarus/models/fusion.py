@@ -1,15 +1,17 @@
 """Fusion of several vector inputs (e.g. audio and text embeddings): architectures 31 to 34.
 
 Inputs are named ``input_1 .. input_n`` in the order of the experiment's inputs. Like the seed's
-functional models they count their input layers in ``-l`` indices; Keras lists a multi-input
-model's layers by depth, so the branches interleave (all inputs first, then every branch's first
-layer, ...). Use the names for the fused representation: ``-l concat`` (or ``dense_1``).
+functional models (``get_model_31`` .. ``_34``) they count their input layers in ``-l`` indices,
+and the seed's output Dense held its activation, so ``logits`` has no index (``-l logits`` works by
+name). Keras lists a multi-input model's layers by depth (the seed's Keras did the same), so the
+branches interleave (all inputs first, then every branch's first layer, ...). The names work too:
+``-l concat`` (or ``dense_1``).
 
 **Architecture 31** -- two inputs, each BatchNormalization -> dropout -> Dense(n_dense, relu) ->
 dropout, concatenated, head::
 
     0 input_1, 1 input_2, 2 bn_1, 3 bn_2, 4 dropout_input_1, 5 dropout_input_2, 6 dense_1, 7 dense_2,
-    8 dropout_1, 9 dropout_2, 10 concat, 11 logits, 12 output[, 13 l2_normalize]
+    8 dropout_1, 9 dropout_2, 10 concat, 11 output[, 12 l2_normalize]
 
 (without ``dense_i``/``dropout_i`` when n_dense is 0).
 
@@ -17,7 +19,7 @@ dropout, concatenated, head::
 Dense(n_dense, relu), head::
 
     0 .. n-1 input_1 .. input_n, n .. 2n-1 l2_input_1 .. l2_input_n, 2n concat, 2n+1 dropout_concat,
-    [2n+2 dense_1], logits, output[, l2_normalize]
+    [2n+2 dense_1], output[, l2_normalize]
 
 L2 normalisation makes the output blind to the scale of each input row.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .audio_cnn import model_name, output_head
+from .audio_cnn import kernel_init, model_name, output_head
 from .dense import vector_inputs
 from .layers import L2Normalize
 
@@ -42,11 +44,12 @@ def build_bn_fusion(cnn, input_shapes, n_out, **_):
         x = layers.BatchNormalization(name=f"bn_{i}")(inp)
         x = layers.Dropout(cnn.dropout_factor, name=f"dropout_input_{i}")(x)
         if cnn.n_dense and cnn.n_dense > 0:
-            x = layers.Dense(cnn.n_dense, activation="relu", name=f"dense_{i}")(x)
+            x = layers.Dense(cnn.n_dense, activation="relu", kernel_initializer=kernel_init(cnn),
+                             name=f"dense_{i}")(x)
             x = layers.Dropout(cnn.dropout_factor, name=f"dropout_{i}")(x)
         branches.append(x)
     x = layers.Concatenate(name="concat")(branches)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model(inputs, outputs, name=model_name("31"))
 
 
@@ -58,8 +61,8 @@ def build_l2_fusion(cnn, input_shapes, n_out, arch_id="32", **_):
     x = layers.Concatenate(name="concat")(normed)
     x = layers.Dropout(cnn.dropout_factor, name="dropout_concat")(x)
     if cnn.n_dense and cnn.n_dense > 0:
-        x = layers.Dense(cnn.n_dense, activation="relu", name="dense_1")(x)
-    outputs = output_head(x, n_out, cnn.final_activation)
+        x = layers.Dense(cnn.n_dense, activation="relu", kernel_initializer=kernel_init(cnn), name="dense_1")(x)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model(inputs, outputs, name=model_name(arch_id))
 
 

@@ -19,12 +19,16 @@ patch, so small example shapes build too. Every audio model starts with a ``Stan
   of (bins x filters) vectors, two GRUs, dropout, the head.
 - **11** -- the seed's audio CNN with the graph API: Conv2D (activation inside) -> max-pool ->
   dropout blocks, ``flat``, the head (linear and L2-normalised by default).
-- **12** -- six parallel Conv2D over the patch, each max-pooled, concatenated; then conv blocks 2..5
+- **12** -- six parallel Conv2D over the patch, concatenated, max-pooled; then conv blocks 2..5
   as in architecture 1, ``flat``, optional dense layers, the head.
 - **41** -- word ids -> Embedding (word2vec weights or random) -> LSTM(2048) -> the head.
 
-The layer tables (what ``predict -l INDEX`` counts) are in each builder's docstring; the names
-never change with the config, the indices do.
+The layer tables (what ``predict -l INDEX`` counts: the seed's ``model.layers[INDEX]``) are in each
+builder's docstring; the names never change with the config, the indices do. Architecture 5 is the
+exception: the seed's channels-first model had two Permute layers that a channels-last model does
+not need, so from ``conv_1`` on its indices are 1 (then 2) lower than the seed's; use the names.
+``cnn.init = "uniform"`` reaches the layers the seed initialised with ``init="uniform"``: every
+convolution and dense layer of 2, 11 and 12, the output layer of 41; none of 5.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import numpy as np
 from keras import layers
 
 from ..errors import ConfigError
-from .audio_cnn import conv_block, model_name, output_head
+from .audio_cnn import check_patch_shape, conv_block, kernel_init, model_name, output_head, seed_hidden_dense
 from .dense import check_n_inputs
 from .layers import Standardize
 
@@ -48,11 +52,8 @@ DEFAULT_LSTM_UNITS = (2048,)  # architecture 41 (the seed's LSTM)
 
 # ------------------------------------------------------------------------------------ helpers
 def patch_input(shape, arch_id, name="patches"):
-    """A ``(frames, bins, 1)`` input named ``name``, after checking the shape."""
-    shape = tuple(shape)
-    if len(shape) != 3 or shape[2] != 1:
-        raise ConfigError(f"cnn.architecture {arch_id} takes (frames, bins, 1) patches, got shape {shape}")
-    return keras.Input(shape=shape, name=name)
+    """A ``(frames, bins, 1)`` input named ``name``, after checking the shape (``check_patch_shape``)."""
+    return keras.Input(shape=check_patch_shape(shape, arch_id, which=f"input {name!r}"), name=name)
 
 
 def clip_to(size, x):
@@ -65,13 +66,13 @@ def blocks(cnn, first=1):
     return [i for i in range(first, 6) if getattr(cnn, f"n_filters_{i}") > 0]
 
 
-def graph_conv_block(x, i, filters, kernel, pool, activation, dropout):
+def graph_conv_block(x, i, filters, kernel, pool, activation, dropout, init="glorot_uniform"):
     """The seed's graph-API block: Conv2D(activation inside, valid) -> max-pool -> dropout.
 
     (batch, t, f, c) -> (batch, t', f', filters); layers ``conv_i``, ``pool_i``, ``dropout_i``.
     """
     x = layers.Conv2D(filters, clip_to(kernel, x), padding="valid", activation=activation,
-                      kernel_initializer="glorot_uniform", name=f"conv_{i}")(x)
+                      kernel_initializer=init, name=f"conv_{i}")(x)
     x = layers.MaxPooling2D(clip_to(pool, x), name=f"pool_{i}")(x)
     return layers.Dropout(dropout, name=f"dropout_{i}")(x)
 
@@ -83,17 +84,8 @@ def graph_conv_stack(x, cnn, arch_id):
         raise ConfigError(f"cnn.architecture {arch_id}: no convolution (every cnn.n_filters_i is 0)")
     for i in present:
         x = graph_conv_block(x, i, getattr(cnn, f"n_filters_{i}"), getattr(cnn, f"n_kernel_{i}"),
-                             getattr(cnn, f"n_pool_{i}"), cnn.activation, cnn.dropout_factor)
+                             getattr(cnn, f"n_pool_{i}"), cnn.activation, cnn.dropout_factor, kernel_init(cnn))
     return layers.Flatten(name="flat")(x)
-
-
-def hidden_dense(x, cnn):
-    """``dense_1`` (n_dense) and ``dense_2`` (n_dense_2), each when > 0, each followed by dropout."""
-    for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1):
-        if units and units > 0:
-            x = layers.Dense(units, activation=cnn.activation, name=f"dense_{i}")(x)
-            x = layers.Dropout(cnn.dropout_factor, name=f"dropout_dense_{i}")(x)
-    return x
 
 
 # ------------------------------------------------------------------- 2: audio CNN + metadata
@@ -106,17 +98,18 @@ def build_audio_metadata(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
     and ``meta_dropout`` (left out when n_dense is 0: the vector joins as it is); ``concat``; the head
     (the seed's is linear and L2-normalised: ``final_activation = "linear"``).
 
-    Layer indices (inputs counted, as in the seed's functional models). Keras lists a multi-input
-    model's layers by depth, so the short metadata branch interleaves with the end of the conv
-    stack and its indices move with the number of blocks: use the names (``-l flat``, ``-l concat``).
-    With the seed's four blocks and n_dense > 0::
+    Layer indices are the seed's (its functional model: inputs counted; the output Dense held the
+    activation, so ``logits`` has no index). Keras lists a multi-input model's layers by depth (so
+    did the seed's), so the short metadata branch interleaves with the end of the conv stack and its
+    indices move with the number of blocks; the names work too (``-l flat``, ``-l concat``). With
+    the seed's four blocks and n_dense > 0::
 
         0 patches
         1 conv_1   2 pool_1   3 dropout_1      4 conv_2   5 pool_2   6 dropout_2
         7 conv_3   8 pool_3   9 dropout_3     10 conv_4  11 pool_4
         12 metadata   13 dropout_4   14 meta_dense   15 flat   16 meta_dropout
         17 concat (the fused representation)
-        18 logits  19 output  20 l2_normalize (linear head only)
+        18 output  19 l2_normalize (linear head only)
     """
     check_n_inputs(input_shapes, "2", 2)
     patches = patch_input(input_shapes[0], "2")
@@ -127,10 +120,11 @@ def build_audio_metadata(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
     x = graph_conv_stack(x, cnn, "2")
     m = metadata
     if cnn.n_dense and cnn.n_dense > 0:
-        m = layers.Dense(cnn.n_dense, activation=cnn.activation, name="meta_dense")(m)
+        m = layers.Dense(cnn.n_dense, activation=cnn.activation, kernel_initializer=kernel_init(cnn),
+                         name="meta_dense")(m)
         m = layers.Dropout(cnn.dropout_factor, name="meta_dropout")(m)
     x = layers.Concatenate(name="concat")([x, m])
-    outputs = output_head(x, n_out, cnn.final_activation)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model([patches, metadata], outputs, name=model_name("2"))
 
 
@@ -209,34 +203,35 @@ def build_audio_graph(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
     seed's has none; ``n_dense`` is not read). The seed's head is linear and L2-normalised
     (``final_activation = "linear"``, the default).
 
-    Layer indices (the input counted, as in the seed), with four blocks -- 13 is ``flat``, as in the
-    seed's ``-l 13``::
+    Layer indices are the seed's (the input counted; ``logits`` has no index, since the seed's output
+    Dense held the activation), with four blocks -- 13 is ``flat``, as in the seed's ``-l 13``::
 
         0 patches
         1 conv_1   2 pool_1   3 dropout_1      4 conv_2   5 pool_2   6 dropout_2
         7 conv_3   8 pool_3   9 dropout_3     10 conv_4  11 pool_4  12 dropout_4
-        13 flat   14 logits   15 output   16 l2_normalize (linear head only)
+        13 flat   14 output   15 l2_normalize (linear head only)
     """
     check_n_inputs(input_shapes, "11", 1)
     inputs = patch_input(input_shapes[0], "11")
     x = Standardize(*input_stats, name="standardize")(inputs)
     x = graph_conv_stack(x, cnn, "11")
-    outputs = output_head(x, n_out, cnn.final_activation)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model(inputs, outputs, name=model_name("11"))
 
 
 # ------------------------------------------------------------ 12: parallel convolutions
 def parallel_convolutions(x, cnn):
-    """The seed's six Conv2D(same) of ``PARALLEL_FILTERS`` over ``x``, each max-pooled by ``n_pool_1``.
+    """The seed's six Conv2D(same) of ``PARALLEL_FILTERS`` over ``x``, concatenated, max-pooled by ``n_pool_1``.
 
-    (batch, t, f, 1) -> (batch, t', f', 256) as ``concat``; layers ``branch_k``, ``branch_pool_k``.
+    (batch, t, f, 1) -> (batch, t', f', 256): layers ``branch_k`` (k = 1..6), ``concat`` (the seed's
+    nested sub-model), ``pool_1``. Pooling after the concatenation, as the seed, equals pooling each
+    branch (max-pooling acts per channel).
     """
-    pooled = []
-    for k, (frames, bins, filters) in enumerate(PARALLEL_FILTERS, 1):
-        b = layers.Conv2D(filters, clip_to((frames, bins), x), padding="same", activation=cnn.activation,
-                          kernel_initializer="glorot_uniform", name=f"branch_{k}")(x)
-        pooled.append(layers.MaxPooling2D(clip_to(cnn.n_pool_1, b), name=f"branch_pool_{k}")(b))
-    return layers.Concatenate(name="concat")(pooled)
+    branches = [layers.Conv2D(filters, clip_to((frames, bins), x), padding="same", activation=cnn.activation,
+                              kernel_initializer=kernel_init(cnn), name=f"branch_{k}")(x)
+                for k, (frames, bins, filters) in enumerate(PARALLEL_FILTERS, 1)]
+    x = layers.Concatenate(name="concat")(branches)
+    return layers.MaxPooling2D(clip_to(cnn.n_pool_1, x), name="pool_1")(x)
 
 
 def build_parallel_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
@@ -244,18 +239,20 @@ def build_parallel_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
 
     input_shapes : [(frames, bins, 1)]. Branches of (frames x bins) 1x70, 5x70, 10x70, 1x35, 5x35,
     10x35 with 64, 32, 32, 64, 32, 32 filters (``activation`` inside, same padding; extents clipped to
-    the patch; ``n_filters_1``/``n_kernel_1`` are not read), each max-pooled by ``n_pool_1``, then
-    ``concat`` (256 channels) and ``dropout_1``; then blocks 2..5 as architecture 1 (Conv2D valid ->
-    [BN] -> activation -> max-pool -> dropout, when ``n_filters_i`` > 0), ``flat``, ``dense_1`` /
-    ``dense_2`` when ``n_dense`` / ``n_dense_2`` > 0 (the seed used two of n_dense), the head.
+    the patch; ``n_filters_1``/``n_kernel_1`` are not read), ``concat`` (256 channels), ``pool_1``
+    (``n_pool_1``) and ``dropout_1``; then blocks 2..5 as architecture 1 (Conv2D valid -> [BN] ->
+    activation -> max-pool -> dropout, when ``n_filters_i`` > 0), ``flat``, the hidden layers of
+    architecture 1 (``fc_i``, ``dense_i``, ``dropout_dense_i`` for ``n_dense`` / ``n_dense_2`` > 0;
+    the seed's ``n_dense`` = N built two N-unit layers), the head.
 
-    Layer indices (the input not counted, as in the seed's Sequential model; Keras lists the
-    branches by depth), with blocks 2..4 and no dense layer::
+    Layer indices are the seed's (``get_model_12``: a Sequential model, the input not counted, the
+    six convolutions and their concatenation one nested sub-model counted as one layer, our
+    ``concat``; ``branch_k`` have no index but work by name). With blocks 2..4 and no dense layer::
 
-        0..5 branch_1..branch_6   6..11 branch_pool_1..branch_pool_6   12 concat   13 dropout_1
-        14 conv_2  15 act_2  16 pool_2  17 dropout_2      18 conv_3  19 act_3  20 pool_3  21 dropout_3
-        22 conv_4  23 act_4  24 pool_4  25 dropout_4      26 flat
-        27 logits  28 output  29 l2_normalize (linear head only)
+        0 concat   1 pool_1   2 dropout_1
+        3 conv_2   4 act_2   5 pool_2   6 dropout_2      7 conv_3   8 act_3   9 pool_3  10 dropout_3
+        11 conv_4  12 act_4  13 pool_4  14 dropout_4     15 flat
+        16 logits  17 output  18 l2_normalize (linear head only)
     """
     check_n_inputs(input_shapes, "12", 1)
     inputs = patch_input(input_shapes[0], "12")
@@ -264,10 +261,11 @@ def build_parallel_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
     x = layers.Dropout(cnn.dropout_factor, name="dropout_1")(x)
     for i in blocks(cnn, first=2):
         x = conv_block(x, i, getattr(cnn, f"n_filters_{i}"), clip_to(getattr(cnn, f"n_kernel_{i}"), x),
-                       getattr(cnn, f"n_pool_{i}"), cnn.activation, cnn.dropout_factor, cnn.batch_norm)
+                       getattr(cnn, f"n_pool_{i}"), cnn.activation, cnn.dropout_factor, cnn.batch_norm,
+                       init=kernel_init(cnn))
     x = layers.Flatten(name="flat")(x)
-    x = hidden_dense(x, cnn)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    x = seed_hidden_dense(x, cnn)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     return keras.Model(inputs, outputs, name=model_name("12"))
 
 
@@ -318,7 +316,7 @@ def build_text_lstm(cnn, input_shapes, n_out, embedding=None, **_):
     x = emb_layer(inputs)
     for j, n in enumerate(units, 1):
         x = layers.LSTM(n, return_sequences=j < len(units), name=f"lstm_{j}")(x)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     model = keras.Model(inputs, outputs, name=model_name("41"))
     if embedding is not None:
         emb_layer.set_weights([embedding.astype(emb_layer.embeddings.dtype)])

@@ -10,18 +10,19 @@ mel bins become the channels of one-dimensional convolutions over time. Then:
   ``n_pool_i[0]`` when that is > 1. The second elements of ``n_kernel_i`` / ``n_pool_i`` are
   ignored (there is no frequency axis); filter lengths and pools are clipped to the sequence left;
 - global mean and global max pooling over time, concatenated (``pooled``);
-- two Dense layers (``activation``, relu) of ``n_dense`` and ``n_dense_2`` units (2048 when 0), each followed by
-  Dropout(``dropout_factor``);
+- Dense layers of ``n_dense`` and ``n_dense_2`` units, each followed by Dropout(``dropout_factor``);
+  0 leaves that layer out (architecture 51's defaults: 2048 and 2048). Their activations are
+  ``dense_activations`` (one a layer), or ``activation`` (relu) for all when that is empty. With
+  ``dropout_before_dense`` each dropout is on the input of its dense layer instead, and one more,
+  ``dropout_head``, on the input of ``logits`` (shufl's code: dropout before every dense layer);
 - the shared head: ``logits``, ``output`` (``final_activation``) and, for a linear head, L2
   normalisation, as used for cosine regression to doc2vec tag vectors.
 
-The ``shufl`` experiment sets the paper's sizes: filter length 4 everywhere, 256 / 256 / 512 / 512
-filters, pooling 4 / 2 / 2 after the first three blocks (``n_pool_4 = [1, 1]``: none after the
-last), 2048 / 2048 dense units. CnnSection's own defaults are architecture 1's (256 / 512 filters,
-two blocks), so state the four blocks when using architecture 51 elsewhere.
-
-Deliberate differences from the original shufl code: there is no softmax hidden layer, and there is
-no log compression inside the model, since tartarus spectrograms are already in dB (``log = true``).
+The ``shufl`` experiment: filter length 4 everywhere, 256 / 256 / 512 / 512 filters, pooling
+4 / 2 / 2 after the first three blocks (``n_pool_4 = [1, 1]``: none after the last), two relu
+2048-unit layers, a linear L2-normalised head on log-mel input. ``shufl_seed`` is shufl's own code:
+256 / 256 / 256 / 512 filters, ``dense_activations = ["softmax", "relu"]`` (its first hidden layer
+has a softmax activation), ``dropout_before_dense``, a 40-d ELU output, on linear-power mel.
 
 Layer indices (``predict -l``; the input and the Standardize layer are not counted), with four
 blocks, pools after the first three and ``batch_norm = false``::
@@ -47,20 +48,17 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..config.schema import ACTIVATIONS
 from ..errors import ConfigError
-from .audio_cnn import model_name, output_head, single_input
+from .audio_cnn import check_patch_shape, model_name, output_head, single_input
 from .layers import Standardize
 
 ARCH_ID = "51"
-DEFAULT_DENSE = 2048
 
 
 def patch_input_shape(input_shapes):
     """The single ``(frames, bins, 1)`` input shape, checked."""
-    shape = single_input(input_shapes, ARCH_ID)
-    if len(shape) != 3 or shape[2] != 1:
-        raise ConfigError(f"cnn.architecture {ARCH_ID} takes (frames, bins, 1) patches, got shape {shape}")
-    return shape
+    return check_patch_shape(single_input(input_shapes, ARCH_ID), ARCH_ID)
 
 
 def conv1d_block(x, i, filters, length, pool, activation, batch_norm=False):
@@ -83,10 +81,27 @@ def global_pooling(x):
     return layers.Concatenate(name="pooled")([mean, peak])
 
 
-def dense_block(x, i, units, activation, dropout):
-    """Dense(units, activation) named ``dense_{i}``, then its dropout ``dropout_dense_{i}``."""
+def dense_block(x, i, units, activation, dropout, before=False):
+    """Dense(units, activation) named ``dense_{i}`` and its dropout ``dropout_dense_{i}``, after it, or
+    on its input when ``before`` (Lasagne's ``DenseLayer(dropout(x))``, as shufl's code)."""
+    if before:
+        x = layers.Dropout(dropout, name=f"dropout_dense_{i}")(x)
+        return layers.Dense(units, activation=activation, name=f"dense_{i}")(x)
     x = layers.Dense(units, activation=activation, name=f"dense_{i}")(x)
     return layers.Dropout(dropout, name=f"dropout_dense_{i}")(x)
+
+
+def dense_activations(cnn, n_layers):
+    """The activation of each of ``n_layers`` dense layers: ``cnn.dense_activations``, or
+    ``cnn.activation`` for all when it is empty (ConfigError on a wrong length or name)."""
+    names = tuple(cnn.dense_activations) or (cnn.activation,) * n_layers
+    if len(names) != n_layers:
+        raise ConfigError(f"cnn.dense_activations: architecture {ARCH_ID} has {n_layers} dense layer(s) "
+                          f"(n_dense, n_dense_2 > 0), got {len(names)} activation(s) {list(names)}")
+    bad = [a for a in names if a not in ACTIVATIONS]
+    if bad:
+        raise ConfigError(f"cnn.dense_activations: {bad[0]!r} is not one of {', '.join(ACTIVATIONS)}")
+    return names
 
 
 def build_shufl_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
@@ -106,7 +121,10 @@ def build_shufl_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
         x = conv1d_block(x, i, getattr(cnn, f"n_filters_{i}"), getattr(cnn, f"n_kernel_{i}")[0],
                          getattr(cnn, f"n_pool_{i}")[0], cnn.activation, cnn.batch_norm)
     x = global_pooling(x)
-    for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1):
-        x = dense_block(x, i, units or DEFAULT_DENSE, cnn.activation, cnn.dropout_factor)
+    dense = [(i, units) for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1) if units and units > 0]
+    for (i, units), activation in zip(dense, dense_activations(cnn, len(dense))):
+        x = dense_block(x, i, units, activation, cnn.dropout_factor, cnn.dropout_before_dense)
+    if cnn.dropout_before_dense:  # shufl's output layer has its dropout on its input too
+        x = layers.Dropout(cnn.dropout_factor, name="dropout_head")(x)
     outputs = output_head(x, n_out, cnn.final_activation)
     return keras.Model(inputs, outputs, name=model_name(ARCH_ID))

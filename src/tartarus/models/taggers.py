@@ -33,9 +33,11 @@ at scale"):
   embedding) and dropout; then the head.
 
 A part whose filter count is 0 is left out (no timbral or no temporal branch; no mid end);
-``n_dense = 0`` means 200 units. Sizes: the published musicnn models have about 200 timbral and 50
-temporal filters per shape, a 64-filter mid end and 200 dense units (the large MSD model 512 and
-500); the default config here is CPU-sized: 16 / 8 / 32 filters, 64 dense units. Layer indices
+``n_dense = 0`` leaves out the dense back end (``pooled`` goes, after batch norm and dropout, to the
+head), as 0 means no hidden layer in every architecture; musicnn's own size is 200. Sizes: the
+published musicnn models have about 200 timbral and 50 temporal filters per shape, a 64-filter
+mid end and 200 dense units (the large MSD model 512 and 500); the default config here is
+CPU-sized: 16 / 8 / 32 filters, 64 dense units. Layer indices
 (``predict -l``; the input and the Standardize layer are not counted) with every part present, for
 any patch shape::
 
@@ -63,8 +65,9 @@ measured here; it reads 3.69 s chunks of 128-bin mel spectrograms, with 128 base
   ReLU (``res_i_act``), then a 2x2 max-pool ``pool_i`` (clipped to 1 along an axis of length 1,
   so that short or narrow patches build); widths ``n_filters_1`` x (1, 1, 2, 2, 2, 2, 4);
 - global max pooling over the remaining time and frequency (``pooled``);
-- Dense(``n_dense``, 0 = 4 x ``n_filters_1``, the paper's 512) ``dense_1``, batch norm, ReLU
+- Dense(``n_dense``; the paper's 512 is 4 x its 128 base channels) ``dense_1``, batch norm, ReLU
   (``act_dense_1``, the embedding), dropout (``dropout_factor``, 0.5 in the paper); then the head.
+  ``n_dense = 0`` leaves this dense layer out (``pooled`` goes to the head).
 
 Choices of ours: the shortcut projection is a 1x1 convolution (standard ResNet practice), and batch
 norm's moving statistics use momentum 0.9 (PyTorch's default, that of the study's code) rather than
@@ -93,7 +96,7 @@ import keras
 from keras import layers
 
 from ..errors import ConfigError
-from .audio_cnn import model_name, output_head, single_input
+from .audio_cnn import check_patch_shape, model_name, output_head, single_input
 from .layers import Standardize
 from .shufl import global_pooling
 
@@ -108,9 +111,7 @@ BN_MOMENTUM = 0.9  # batch norm's moving statistics: PyTorch's default (see the 
 
 def patch_input(input_shapes, arch_id, input_stats):
     """The ``patches`` input and its Standardize layer: ``(frames, bins, 1)`` checked."""
-    shape = single_input(input_shapes, arch_id)
-    if len(shape) != 3 or shape[2] != 1:
-        raise ConfigError(f"cnn.architecture {arch_id} takes (frames, bins, 1) patches, got shape {shape}")
+    shape = check_patch_shape(single_input(input_shapes, arch_id), arch_id)
     inputs = keras.Input(shape=shape, name="patches")
     return inputs, Standardize(*input_stats, name="standardize")(inputs)
 
@@ -198,7 +199,8 @@ def build_musicnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
     x = global_pooling(x)  # global_mean, global_max -> pooled
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="pooled_bn")(x)
     x = layers.Dropout(cnn.dropout_factor, name="pooled_dropout")(x)
-    x = dense_back_end(x, cnn.n_dense or 200, cnn.activation, cnn.dropout_factor)
+    if cnn.n_dense > 0:
+        x = dense_back_end(x, cnn.n_dense, cnn.activation, cnn.dropout_factor)
     outputs = output_head(x, n_out, cnn.final_activation)
     return keras.Model(inputs, outputs, name=model_name(MUSICNN_ID))
 
@@ -234,6 +236,7 @@ def build_short_chunk_resnet(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), *
     for i, multiple in enumerate(RES_WIDTHS, 1):
         x = residual_block(x, i, multiple * cnn.n_filters_1, cnn.activation)
     x = layers.GlobalMaxPooling2D(name="pooled")(x)
-    x = dense_back_end(x, cnn.n_dense or RES_WIDTHS[-1] * cnn.n_filters_1, cnn.activation, cnn.dropout_factor)
+    if cnn.n_dense > 0:
+        x = dense_back_end(x, cnn.n_dense, cnn.activation, cnn.dropout_factor)
     outputs = output_head(x, n_out, cnn.final_activation)
     return keras.Model(inputs, outputs, name=model_name(SHORTRES_ID))

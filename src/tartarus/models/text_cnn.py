@@ -10,19 +10,20 @@ Dense(n_dense, relu), dropout ``dropout_prob[1]``, and the shared head.
 The embedding matrix is copied in with ``set_weights`` after building, so the saved model holds
 it as a weight (not as a constant initializer) and loads in safe mode.
 
-Layer indices, as in the seed's Sequential text models, do not count the input. With ``k`` filter
-sizes::
+Layer indices (``-l``) are the seed's: its ``get_model_4`` was a Sequential model (the input not
+counted) holding the convolutions as one nested sub-model, counted as one layer, whose output is
+our ``concat`` (``pool_1`` with one filter size); ``conv_k`` and ``pool_k`` have no index (their
+names work). Its hidden layer was Dense, Dropout, Activation: here ``fc_1``, ``dropout_dense_1``
+and ``dense_1`` (the relu output, the text embedding). With ``n_dense > 0``::
 
-    0 embedding
-    1 dropout_embedding
-    2 .. k+1      conv_1 .. conv_k      (Keras lists a model's layers by depth)
-    k+2 .. 2k+1   pool_1 .. pool_k
-    2k+2 concat                          when k > 1
-    then dense_1, dropout_dense_1 (when n_dense > 0; else only dropout_features), logits, output[, l2_normalize]
+    0 embedding   1 dropout_embedding   2 concat (the pooled convolutions)
+    3 fc_1   4 dropout_dense_1   5 dense_1 (relu: the text embedding)
+    6 logits   7 output   8 l2_normalize (linear head only)
 
-With the default ``filter_sizes = (2, 3)`` and ``n_dense > 0``: 6 concat, 7 dense_1, 8 dropout_dense_1,
-9 logits (pre-activation, like ``-l 9`` of architecture 1), 10 output. The text embedding is
-``-l dense_1`` (index 7 with two filter sizes).
+With ``n_dense = 0``: ``dropout_features`` (``dropout_prob[1]``) replaces 3-5. With
+``embedding_trainable = false`` (the seed's CNN-static, whose input was already embedded) the seed
+had no Embedding layer, so ``embedding`` has no index and ``dropout_embedding`` is 0. ``cnn.init``
+reaches only ``logits``, the one layer the seed initialised with ``init="uniform"``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from keras import layers
 
 from ..errors import ConfigError
-from .audio_cnn import model_name, output_head
+from .audio_cnn import kernel_init, model_name, output_head
 from .dense import check_n_inputs
 
 ARCH_ID = "4"
@@ -80,12 +81,13 @@ def build_text_cnn(cnn, input_shapes, n_out, embedding=None, **_):
         conv = layers.Conv1D(cnn.num_filters, size, padding="valid", activation="relu", name=f"conv_{i}")(x)
         pooled.append(layers.GlobalMaxPooling1D(name=f"pool_{i}")(conv))
     x = layers.Concatenate(name="concat")(pooled) if len(pooled) > 1 else pooled[0]
-    if cnn.n_dense and cnn.n_dense > 0:
-        x = layers.Dense(cnn.n_dense, activation="relu", name="dense_1")(x)
+    if cnn.n_dense and cnn.n_dense > 0:  # the seed's order: Dense, Dropout, Activation
+        x = layers.Dense(cnn.n_dense, name="fc_1")(x)
         x = layers.Dropout(cnn.dropout_prob[1], name="dropout_dense_1")(x)
+        x = layers.Activation("relu", name="dense_1")(x)
     else:
         x = layers.Dropout(cnn.dropout_prob[1], name="dropout_features")(x)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
     model = keras.Model(inputs, outputs, name=model_name(ARCH_ID))
     if embedding is not None:
         emb_layer.set_weights([np.asarray(embedding, dtype=emb_layer.embeddings.dtype)])

@@ -21,9 +21,19 @@ from .. import fileio
 from ..errors import ConfigError, DataMismatch
 from .corpus import FeatureFiles, _few, check_sets
 
-__all__ = ["build_d2v_targets", "read_tags", "tags_from_matrix", "normalize_tag", "train_doc2vec"]
+__all__ = ["build_d2v_targets", "read_tags", "tags_from_matrix", "normalize_tag", "train_doc2vec",
+           "train_doc2vec_shufl", "VARIANTS"]
 
 FACT = "d2v"
+VARIANTS = ("dbow", "shufl")
+# shufl's train_tags_model.py: Doc2Vec(alpha=0.025, min_alpha=0.025, size=40), then 10 calls of train(),
+# the rate lowered by 0.002 after each and held constant within it
+SHUFL_PASSES, SHUFL_ALPHA, SHUFL_ALPHA_STEP = 10, 0.025, 0.002
+# what shufl left to gensim, with the defaults of gensim 0.12 (current when shufl was written, April
+# 2016): PV-DM, window 8, min_count 5, no down-sampling, hierarchical softmax, and train() running
+# `iter` = 5 epochs per call
+SHUFL_GENSIM = {"dm": 1, "window": 8, "min_count": 5, "sample": 0, "hs": 1, "negative": 0}
+SHUFL_EPOCHS_PER_PASS = 5
 _SPACES = re.compile(r"\s+")
 
 
@@ -100,6 +110,26 @@ def train_doc2vec(documents, dim=40, epochs=40, min_count=1, seed=0, alpha=0.025
                    alpha=alpha, workers=1, negative=5, hs=0, sample=0)
 
 
+def train_doc2vec_shufl(documents, dim=40, passes=SHUFL_PASSES, epochs_per_pass=SHUFL_EPOCHS_PER_PASS, seed=0,
+                        min_count=SHUFL_GENSIM["min_count"]):
+    """A gensim PV-DM ``Doc2Vec`` trained as shufl's ``train_tags_model.py`` did; ``model.dv[id]``.
+
+    ``passes`` (10) calls of ``train``, the first at a constant learning rate 0.025, each next one
+    0.002 lower (0.025, 0.023, ..., 0.007), each of ``epochs_per_pass`` (5) epochs; other settings
+    ``SHUFL_GENSIM`` (gensim 0.12's defaults, which shufl kept), one worker (reproducible).
+    """
+    from gensim.models.doc2vec import Doc2Vec, TaggedDocument
+    corpus = [TaggedDocument(words=tags, tags=[item]) for item, tags in documents.items()]
+    settings = {**SHUFL_GENSIM, "min_count": min_count}
+    model = Doc2Vec(vector_size=dim, alpha=SHUFL_ALPHA, min_alpha=SHUFL_ALPHA, seed=seed, workers=1, **settings)
+    model.build_vocab(corpus)
+    alpha = SHUFL_ALPHA
+    for _ in range(passes):
+        model.train(corpus, total_examples=len(corpus), epochs=epochs_per_pass, start_alpha=alpha, end_alpha=alpha)
+        alpha -= SHUFL_ALPHA_STEP
+    return model
+
+
 def _tag_documents(layout, ds, tags):
     if tags is None:
         path = layout.require(layout.tags_index(ds), what=f"tags of {ds} (id<TAB>tag1,tag2,...)")
@@ -135,15 +165,21 @@ def _tag_factors(layout, ds, dim, documents, split_ids, model, mean, normalize):
     return path
 
 
-def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test"), epochs=40, min_count=1,
-                      seed=0, alpha=0.025, center=True, normalize=True):
+def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test"), epochs=40, min_count=None,
+                      seed=0, alpha=0.025, center=True, normalize=True, variant="dbow"):
     """Write doc2vec tag vectors as targets of each split of ``ds``; return ``{set: path}``.
+
+    ``variant``: ``"dbow"`` (default, below) or ``"shufl"``, the targets of shufl's own code:
+    ``train_doc2vec_shufl`` (PV-DM, 10 passes of 5 epochs at a falling constant rate; ``epochs``,
+    ``alpha``, ``center`` and ``normalize`` are then unused, ``min_count`` defaults to gensim's 5),
+    and every vector shifted by the absolute value of the smallest component over all trained
+    vectors, so that they are (nearly) non-negative, as shufl's ``prepare_dataset.py`` did.
 
     ``tags``: where the tags come from, by default ``layout.tags_index(ds)`` (see ``read_tags``);
     also a path to another file of that format, or a mapping ``{id: [tag, ...]}`` (for a dense
     item x tag matrix, build it with ``tags_from_matrix``).
 
-    The model (``train_doc2vec``: PV-DBOW, ``dim``, ``epochs``, ``min_count``, ``seed``, ``alpha``, one
+    The model (``train_doc2vec``: PV-DBOW, ``dim``, ``epochs``, ``min_count`` (default 1), ``seed``, ``alpha``, one
     worker: reproducible) is trained on the tag documents of ALL items of the tags source, whatever their
     split: tags are the ground truth the targets encode, not a model input, so using val and test
     items' tags leaks nothing, and an item's vector does not depend on ``sets``.
@@ -161,6 +197,10 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
     ``min_count``, is an error naming the first few.
     """
     sets = check_sets(sets)
+    if variant not in VARIANTS:
+        raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if min_count is None:  # PV-DBOW: every tag; shufl: gensim's default, which it kept
+        min_count = SHUFL_GENSIM["min_count"] if variant == "shufl" else 1
     for name, value in (("dim", dim), ("epochs", epochs), ("min_count", min_count)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -187,8 +227,14 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
             raise ConfigError(f"{len(rare)} item(s) of {ds} {set_} have only tags rarer than min_count={min_count}: "
                               f"{_few(rare)}")
 
-    model = train_doc2vec(documents, dim, epochs, min_count, seed, float(alpha))
-    mean = model.dv.vectors.mean(axis=0) if center else np.zeros(dim, np.float32)
+    if variant == "shufl":
+        model = train_doc2vec_shufl(documents, dim, seed=seed, min_count=min_count)
+        shift = float(abs(model.dv.vectors.min()))
+        mean = np.full(dim, -shift, np.float32)  # "minus the mean" below adds the shift
+        center = normalize = False
+    else:
+        model = train_doc2vec(documents, dim, epochs, min_count, seed, float(alpha))
+        mean = model.dv.vectors.mean(axis=0) if center else np.zeros(dim, np.float32)
     out = FeatureFiles(ds, f"{FACT}_{dim}")
     for set_, ids in split_ids.items():
         y = np.stack([model.dv[i] - mean for i in ids]).astype(np.float32) if ids else np.zeros((0, dim), np.float32)
@@ -203,12 +249,19 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
     tag_factors = _tag_factors(layout, ds, dim, documents, split_ids, model, mean, normalize)
 
     import gensim
+    if variant == "shufl":
+        how = {"model": "gensim Doc2Vec PV-DM as shufl's train_tags_model.py", **SHUFL_GENSIM, "min_count": min_count,
+               "passes": SHUFL_PASSES, "epochs_per_pass": SHUFL_EPOCHS_PER_PASS,
+               "alpha_per_pass": [round(SHUFL_ALPHA - k * SHUFL_ALPHA_STEP, 6) for k in range(SHUFL_PASSES)],
+               "shift": -float(mean[0])}
+    else:
+        how = {"model": "gensim Doc2Vec PV-DBOW", "dm": 0, "epochs": epochs, "min_count": min_count,
+               "alpha": float(alpha), "negative": 5, "hs": 0, "sample": 0}
     out.params = layout.target_params(FACT, dim, ds)
     fileio.write_json(out.params, {
-        "stage": "d2v", "dataset": ds, "fact": FACT, "dim": dim, "tags": source,
+        "stage": "d2v", "dataset": ds, "fact": FACT, "dim": dim, "tags": source, "variant": variant,
         "trained_on": "all items with tags", "n_documents": len(documents), "n_tags": len(counts),
-        "model": "gensim Doc2Vec PV-DBOW", "dm": 0, "epochs": epochs, "min_count": min_count, "seed": seed,
-        "alpha": float(alpha), "workers": 1, "negative": 5, "hs": 0, "sample": 0, "center": bool(center),
+        **how, "seed": seed, "workers": 1, "center": bool(center),
         "normalize": bool(normalize), "dtype": "float32",
         "class_factors": str(tag_factors) if tag_factors else None,
         "shapes": {s: list(shape) for s, shape in out.shapes.items()}, "gensim_version": gensim.__version__,

@@ -3,9 +3,17 @@
 The vectorizer is scikit-learn's ``TfidfVectorizer`` with ``tartarus.text.tokenize`` as its
 tokenizer, fitted on the train split only (its vocabulary, document frequencies and idf come from
 the train texts), then applied to every split: a word seen only in val or test has no column.
+
+Defaults as the seed's ``load_vsm.py``: only the first 300 words of each text count
+(``n_words``), terms in more than half of the train texts are dropped (``max_df`` 0.5), the 10,000
+most frequent terms are kept (``max_features``), sublinear tf, l2-normalised rows. The seed cut its
+texts at 300 space-separated words before scikit-learn's own tokenizer; here the cut is at 300
+tokens of ``tokenize`` (punctuation is never a token, one-letter words are).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
@@ -17,25 +25,42 @@ from .tokenize import TOKENIZER_VERSION, tokenize
 __all__ = ["build_vsm", "make_vectorizer"]
 
 SUFFIX = "bow"
+N_WORDS = 300  # the seed's N_WORDS: words of each text that count
+MAX_DF = 0.5
+MAX_FEATURES = 10000
 
 
-def make_vectorizer(max_df=0.9, min_df=1, max_features=None, sublinear_tf=True):
-    """The unfitted ``TfidfVectorizer`` of ``build_vsm`` (float32, l2-normalised rows, smoothed idf)."""
+def first_tokens(text, n_words=None):
+    """The first ``n_words`` tokens of ``text`` (all of them when ``n_words`` is None or 0)."""
+    tokens = tokenize(text)
+    return tokens[:n_words] if n_words else tokens
+
+
+def make_vectorizer(max_df=MAX_DF, min_df=1, max_features=MAX_FEATURES, sublinear_tf=True, n_words=N_WORDS):
+    """The unfitted ``TfidfVectorizer`` of ``build_vsm`` (float32, l2-normalised rows, smoothed idf).
+
+    Its tokenizer keeps the first ``n_words`` tokens of a text (None or 0: all).
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
-    return TfidfVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None, max_df=max_df,
+    tokenizer = partial(first_tokens, n_words=n_words) if n_words else tokenize
+    return TfidfVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None, max_df=max_df,
                            min_df=min_df, max_features=max_features, sublinear_tf=sublinear_tf,
                            norm="l2", use_idf=True, smooth_idf=True, dtype=np.float32)
 
 
-def build_vsm(layout, ds, sets=("train", "val", "test"), max_df=0.9, min_df=1, max_features=None,
-              sublinear_tf=True, suffix=SUFFIX):
+def build_vsm(layout, ds, sets=("train", "val", "test"), max_df=MAX_DF, min_df=1, max_features=MAX_FEATURES,
+              sublinear_tf=True, n_words=N_WORDS, suffix=SUFFIX):
     """Write the tf-idf matrix of each split of ``ds``; return ``{set: path}`` (a ``FeatureFiles``).
 
-    Parameters (the seed's defaults):
+    Parameters (defaults: the seed's ``load_vsm.py``):
 
-    - ``max_df`` (0.9): terms in more than this fraction (float) or number (int) of the train
-      documents are dropped; ``min_df`` (1): terms in fewer train documents are dropped;
-    - ``max_features`` (None: all): keep the most frequent terms of the train split;
+    - ``n_words`` (300): only the first ``n_words`` tokens of each text count (None or 0: all of
+      them, the choice of tartarus before it followed the seed);
+    - ``max_df`` (0.5): terms in more than this fraction (float) or number (int) of the train
+      documents are dropped (earlier tartarus default 0.9); ``min_df`` (1): terms in fewer train
+      documents are dropped;
+    - ``max_features`` (10000; None or 0: all, the earlier default): keep the most frequent terms
+      of the train split;
     - ``sublinear_tf`` (True): term frequency ``1 + log(tf)`` instead of ``tf``.
 
     The vectorizer is fitted on the train split whatever ``sets`` asks for. Each split in ``sets``
@@ -51,7 +76,10 @@ def build_vsm(layout, ds, sets=("train", "val", "test"), max_df=0.9, min_df=1, m
     term (say ``max_df`` below ``min_df`` on a small train split) is a ConfigError.
     """
     sets = check_sets(sets)
-    vectorizer = make_vectorizer(max_df, min_df, max_features, sublinear_tf)
+    if n_words is not None and (isinstance(n_words, bool) or not isinstance(n_words, (int, np.integer)) or n_words < 0):
+        raise ConfigError(f"n_words must be a non-negative integer (0: every word), got {n_words!r}")
+    n_words = int(n_words) if n_words else None
+    vectorizer = make_vectorizer(max_df, min_df, max_features or None, sublinear_tf, n_words)
     train_ids, train_texts = read_texts(layout, ds, "train")
     if not train_ids:
         raise ConfigError(f"{layout.items_index('train', ds)} lists no item: nothing to fit tf-idf on")
@@ -90,9 +118,10 @@ def _params(vectorizer, ds, suffix, out):
     keys = ("max_df", "min_df", "max_features", "sublinear_tf", "norm", "use_idf", "smooth_idf",
             "ngram_range", "lowercase")
     vp = vectorizer.get_params()
+    n_words = vectorizer.tokenizer.keywords["n_words"] if isinstance(vectorizer.tokenizer, partial) else None
     return {
         "stage": "vsm", "dataset": ds, "suffix": suffix, "fit_on": "train",
-        "vectorizer": "sklearn.feature_extraction.text.TfidfVectorizer",
+        "vectorizer": "sklearn.feature_extraction.text.TfidfVectorizer", "n_words": n_words,
         **{k: list(vp[k]) if isinstance(vp[k], tuple) else vp[k] for k in keys},
         "dtype": "float32", "format": "csr",
         "tokenizer": "tartarus.text.tokenize", "tokenizer_version": TOKENIZER_VERSION,

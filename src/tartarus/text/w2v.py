@@ -11,7 +11,15 @@ Each text becomes a fixed-length row of word indices for an embedding layer:
 
 The embedding matrix has one row per index: row 0 zeros, row 1 the mean of the word rows (an
 unknown word is embedded as an average word, not as noise), rows 2.. the word vectors, either
-trained here with gensim's skip-gram word2vec on the train texts or taken from pretrained vectors.
+trained here with gensim's word2vec on the train texts or taken from pretrained vectors.
+
+Training defaults as the seed's ``load_w2v.py``: CBOW (gensim's default model), 300 dimensions,
+window 10, ``min_count`` 1, ``sample`` 1e-3, gensim's default 5 epochs, one sentence per line of
+each train text (a context window never crosses a line end), and every trained word vector scaled
+to unit length (the seed called ``init_sims(replace=True)`` before reading the vectors). Earlier
+tartarus choices stay as options: ``skipgram=True``, ``epochs=20``, ``sentences="texts"`` (one
+sentence per whole text), ``unit_vectors=False``. Differences that remain: the seed gave index 0 to
+its most frequent token and mapped unknown words to it; here 0 is padding and 1 the unknown word.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ __all__ = ["build_w2v", "build_vocabulary", "to_sequences", "train_word2vec", "l
            "PAD", "UNK", "FIRST_WORD"]
 
 SUFFIX = "w2v"
+EPOCHS = 5  # gensim's default, which the seed kept
+SENTENCES = ("lines", "texts")
 PAD, UNK, FIRST_WORD = 0, 1, 2
 PAD_TERM, UNK_TERM = "<pad>", "<unk>"  # names in the vocabulary file; the tokenizer never makes them
 
@@ -68,17 +78,32 @@ def to_sequences(token_lists, word_index, sequence_length):
     return out
 
 
-def train_word2vec(token_lists, embedding_dim=300, min_count=1, window=10, epochs=20, seed=0, workers=1):
-    """A gensim 4 skip-gram ``Word2Vec`` trained on ``token_lists`` (the train texts).
+def train_word2vec(token_lists, embedding_dim=300, min_count=1, window=10, epochs=EPOCHS, seed=0, workers=1,
+                   skipgram=False):
+    """A gensim 4 ``Word2Vec`` trained on ``token_lists`` (the train sentences), CBOW unless ``skipgram``.
 
     ``Word2Vec(sentences=token_lists, vector_size=embedding_dim, window=window, min_count=min_count,
-    sg=1, seed=seed, workers=workers, epochs=epochs)``, other settings gensim's defaults (negative
-    sampling 5, ``sample=1e-3``). With ``workers=1`` the result depends only on the inputs and the
-    seed; more workers are faster but not reproducible.
+    sg=int(skipgram), sample=1e-3, seed=seed, workers=workers, epochs=epochs)``, other settings
+    gensim's defaults (negative sampling 5). With ``workers=1`` the result depends only on the
+    inputs and the seed; more workers are faster but not reproducible.
     """
     from gensim.models import Word2Vec
     return Word2Vec(sentences=token_lists, vector_size=embedding_dim, window=window, min_count=min_count,
-                    sg=1, seed=seed, workers=workers, epochs=epochs)
+                    sg=int(bool(skipgram)), sample=1e-3, seed=seed, workers=workers, epochs=epochs)
+
+
+def train_sentences(texts, sentences="lines"):
+    """Token lists word2vec trains on: one per non-empty line of each text (``"lines"``, the
+    seed's), or one per whole text (``"texts"``)."""
+    if sentences not in SENTENCES:
+        raise ConfigError(f"sentences must be one of {', '.join(SENTENCES)}, got {sentences!r}")
+    if sentences == "texts":
+        return [tokenize(t) for t in texts]
+    out = []
+    for text in texts:
+        out.extend(tokens for tokens in (tokenize(line) for line in text.replace("\r\n", "\n").replace("\r", "\n")
+                                         .split("\n")) if tokens)
+    return out
 
 
 def load_pretrained(path):
@@ -154,7 +179,8 @@ def _pretrained_rows(kv, words, seed):
 
 
 def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, embedding_dim=300, min_count=1,
-              window=10, epochs=20, seed=0, pretrained=None, workers=1, suffix=SUFFIX):
+              window=10, epochs=EPOCHS, seed=0, pretrained=None, workers=1, suffix=SUFFIX, skipgram=False,
+              sentences="lines", unit_vectors=True):
     """Write the token-index sequences of each split of ``ds`` and the embedding weights.
 
     Returns ``{set: path of X}`` (a ``FeatureFiles``). Written (all atomically):
@@ -173,9 +199,11 @@ def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, em
     The vocabulary always comes from the train split (words with at least ``min_count``
     occurrences), whatever ``sets`` asks for. Word vectors:
 
-    - ``pretrained=None``: ``train_word2vec`` on the train texts (skip-gram, ``window``, ``epochs``,
-      ``seed``, ``workers``; with ``workers=1`` (default) the same inputs and seed give the same
-      matrix);
+    - ``pretrained=None``: ``train_word2vec`` on the train texts (CBOW, or skip-gram with
+      ``skipgram``; ``window``, ``epochs`` (5), ``seed``, ``workers``; with ``workers=1`` (default)
+      the same inputs and seed give the same matrix), on the sentences ``train_sentences(texts,
+      sentences)`` (``"lines"``, default, or ``"texts"``); with ``unit_vectors`` (default) each
+      trained word row is scaled to unit l2 norm, as the seed's vectors were;
     - ``pretrained=path``: vectors read by ``load_pretrained`` (word2vec text or ``.bin``; ``.kv`` is
       pickle-based, see there). A vocabulary word missing from them (also after case folding) gets a
       small uniform random row drawn from ``seed``. Their dimension must equal ``embedding_dim``, else
@@ -188,6 +216,8 @@ def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, em
     window = _positive_int("window", window)
     epochs = _positive_int("epochs", epochs)
     workers = _positive_int("workers", workers)
+    if sentences not in SENTENCES:
+        raise ConfigError(f"sentences must be one of {', '.join(SENTENCES)}, got {sentences!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
@@ -208,10 +238,14 @@ def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, em
     words = [w for w, _ in vocab]
 
     if kv is None:
-        model = train_word2vec(train_tokens, embedding_dim, min_count, window, epochs, seed, workers)
+        corpus = train_tokens if sentences == "texts" else train_sentences(train_texts, sentences)
+        model = train_word2vec(corpus, embedding_dim, min_count, window, epochs, seed, workers, skipgram)
         word_rows = np.stack([model.wv[w] for w in words]).astype(np.float32)
-        extra = {"sg": 1, "negative": model.negative, "hs": model.hs, "sample": model.sample,
-                 "alpha": model.alpha, "min_alpha": model.min_alpha}
+        if unit_vectors:
+            word_rows /= np.maximum(np.linalg.norm(word_rows, axis=1, keepdims=True), np.float32(1e-12))
+        extra = {"sg": int(bool(skipgram)), "negative": model.negative, "hs": model.hs, "sample": model.sample,
+                 "alpha": model.alpha, "min_alpha": model.min_alpha, "sentences": sentences,
+                 "n_sentences": len(corpus), "unit_vectors": bool(unit_vectors)}
     else:
         word_rows, absent = _pretrained_rows(kv, words, seed)
         extra = {"pretrained_vocabulary_size": len(kv), "n_words_found": len(words) - len(absent),

@@ -98,3 +98,13 @@ def super_root(tmp_path):
     for p in root.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return root
+
+
+def cli_error_line(capsys):
+    """The one ``tartarus: error:`` line a failed command wrote (start-up log lines of TensorFlow aside);
+    fails the test on a traceback or on more than one error line."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("tartarus")]
+    assert len(lines) == 1, err
+    return lines[0]

@@ -46,7 +46,7 @@ def test_import_lastfm_style_tsv_by_position(tmp_path):
     assert json.loads(layout.interactions_params(DS).read_text())["n_interactions"] == 3
 
     # the same file keyed by artist name (the name holds quotes and a comma: TSV has no quoting)
-    F.import_interactions(src, layout, DS, item_col=2, count_col=3)
+    F.import_interactions(src, layout, DS, item_col=2, count_col=3, overwrite=True)
     _, _, items = _dense(layout)
     assert items == ["Artist A", 'Band "B", the']
 
@@ -74,17 +74,17 @@ def test_import_csv_by_header_names(tmp_path):
     np.testing.assert_array_equal(m, [[2, 1], [0, 1]])
 
     # header auto-detected with positional columns (the count field of line 1 is not a number)
-    report = F.import_interactions(src, layout, DS, item_col=1, count_col=3)
+    report = F.import_interactions(src, layout, DS, item_col=1, count_col=3, overwrite=True)
     assert report.header and report.n_bad == 0 and report.n_records == 3
 
     with pytest.raises(ConfigError, match="no such column.*listener, track, title, plays"):
-        F.import_interactions(src, layout, DS, user_col="user")
+        F.import_interactions(src, layout, DS, user_col="user", overwrite=True)
     with pytest.raises(ConfigError, match="header=True"):
-        F.import_interactions(src, layout, DS, user_col="listener", header=False)
+        F.import_interactions(src, layout, DS, user_col="listener", header=False, overwrite=True)
 
     # no count column: each row is one play; semicolons sniffed in a .txt file
     src = _write(tmp_path / "listens.txt", "a;t1\na;t1\nb;t1\n")
-    report = F.import_interactions(src, layout, DS, count_col=None)
+    report = F.import_interactions(src, layout, DS, count_col=None, overwrite=True)
     assert report.sep == ";"
     m, users, items = _dense(layout)
     np.testing.assert_array_equal(m, [[2], [1]])
@@ -101,7 +101,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path):
                  "u2\ti2\t0\n"        # 6 zero: not an interaction, not bad
                  "u2\ti2\tinf\n"      # 7 non-finite
                  "u3\ti2\t1.5\n")     # 8 ok
-    report = F.import_interactions(src, layout, DS, header=False)
+    report = F.import_interactions(src, layout, DS, header=False, max_bad_rows=1.0)  # 5 of 8: allowed here
     assert report.n_bad == 5 and report.n_zero == 1 and report.n_records == 8
     assert [n for n, _ in report.bad_lines] == [2, 3, 4, 5, 7]
     assert report.bad_reasons["count not a number"] == 1

@@ -318,10 +318,11 @@ def test_published_experiments_train_with_the_seeds_protocol():
 @pytest.mark.parametrize("name, monitored", [("single-label-vector", "val_accuracy"),
                                              ("genres_discogs", "val_loss")])
 def test_early_stopping_follows_the_seeds_patience(name, monitored, roots):
-    """With nothing to learn (learning rate 0) the monitored value never improves after the first
-    epoch, so training stops after exactly 1 + 4 epochs, the seed's patience."""
+    """With nothing to learn (a learning rate of 1e-30, too small to change a float32 weight; 0 is out
+    of range) the monitored value never improves after the first epoch, so training stops after
+    exactly 1 + 4 epochs, the seed's patience."""
     ds, suffixes = VECTOR_EXPERIMENTS[name][:2]
-    experiment = Registry().experiment(name, ["training.n_epochs=30", "training.learning_rate=0.0",
+    experiment = Registry().experiment(name, ["training.n_epochs=30", "training.learning_rate=1e-30",
                                               "training.n_minibatch=8"])
     result = run(experiment, suffixes, roots[ds], verbose=0, evaluate=False)
     assert result.epochs == 1 + 4

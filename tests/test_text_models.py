@@ -217,8 +217,8 @@ def test_table_and_new_keys():
     c = CnnSection()
     assert (c.sequence_length, c.embedding_dim, c.filter_sizes, c.num_filters, c.dropout_prob, c.vocab_size,
             c.embedding_trainable, c.init) == (500, 300, (2, 3), 150, (0.5, 0.8), 0, True, "glorot_uniform")
-    parsed = cnn(dropout_prob=[0, 1], filter_sizes=[3, 4, 5], embedding_trainable=False)
-    assert parsed.dropout_prob == (0.0, 1.0) and isinstance(parsed.dropout_prob[0], float)
+    parsed = cnn(dropout_prob=[0, 0.5], filter_sizes=[3, 4, 5], embedding_trainable=False)
+    assert parsed.dropout_prob == (0.0, 0.5) and isinstance(parsed.dropout_prob[0], float)
     assert parsed.filter_sizes == (3, 4, 5) and parsed.embedding_trainable is False
     with pytest.raises(ConfigError, match="cnn.dropout_prob"):
         cnn(dropout_prob=[0.5])

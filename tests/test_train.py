@@ -93,7 +93,7 @@ def test_resume_continues_an_interrupted_run(tiny_layout, experiments_dir, monke
 
 def test_early_stopping_restores_best(tiny_layout, experiments_dir):
     exp = Registry(experiments_dir).experiment("tiny", ["training.n_epochs=30", "training.patience=1",
-                                                        "training.learning_rate=0.5", "training.monitor=val_loss",
+                                                        "training.learning_rate=2.0", "training.monitor=val_loss",
                                                         "training.restore_best=True"])
     result = run(exp, (), tiny_layout, verbose=0, evaluate=False)
     val = result.history["val_loss"]

@@ -13,11 +13,11 @@ import os
 import sys
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # its retracing notes are not the user's business
-
+# nothing here imports Keras or TensorFlow: main() quiets their start-up first (tartarus.quiet)
 from .errors import ConfigError, TartarusError  # noqa: E402
+from .config.schema import DatasetEntry, PredictingSection, TrainingSection, range_of, ranged  # noqa: E402
 from .layout import SETS, DataLayout  # noqa: E402
+from .quiet import quiet_backend, verbose_requested  # noqa: E402
 
 
 def _common():
@@ -26,13 +26,43 @@ def _common():
                    help="data root (default: $TARTARUS_DATA or ./data)")
     p.add_argument("--experiments", default=None,
                    help="folder of experiment TOML files (default: $TARTARUS_EXPERIMENTS or ./experiments)")
+    # SUPPRESS: a subcommand's default must not undo `tartarus --verbose COMMAND`
+    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show the backend's start-up log (hardware probing) too (also: $TARTARUS_VERBOSE=1)")
     return p
 
 
-def _registry(args):
+def _number(kind, allowed):
+    """An argparse ``type``: a ``kind`` (int or float) within Range ``allowed``, else one usage error
+    naming the option, the range and the value (``argument --dim: 0 is out of range; allowed: [1, inf)``).
+    ``allowed`` is the range of the config key the option stands for, where there is one."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(f"{value!r} is out of range; allowed: {allowed}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+COUNT = ranged(ge=1)  # -n, -k, --dim ...: how many
+SEED = ranged(ge=0)  # numpy and the factorisations take non-negative seeds only
+ANY_NUMBER = ranged()  # finite
+
+
+def _entry(key, kind=int):
+    """The argparse type of an option standing for DatasetEntry ``key`` (same range)."""
+    return _number(kind, range_of(DatasetEntry, key))
+
+
+def _registry(args, skip_unreadable=False):
     """The package's entries, with the data root's own ``datasets.toml`` over them."""
     from .config import Registry
-    return Registry(args.experiments, data_root=_layout(args).root)
+    return Registry(args.experiments, data_root=_layout(args).root, skip_unreadable=skip_unreadable)
 
 
 def _layout(args):
@@ -41,7 +71,9 @@ def _layout(args):
 
 # ------------------------------------------------------------------------------- commands
 def cmd_list(args):
-    reg = _registry(args)
+    reg = _registry(args, skip_unreadable=True)  # list what can be read; name each file that cannot
+    for exc in reg.unreadable:
+        print(f"tartarus: warning: skipped {exc}", file=sys.stderr)
     print("experiments:")
     for name in reg.experiment_names():
         print(f"  {name:<24} {reg.description(name)}")
@@ -82,8 +114,10 @@ def cmd_run(args):
     experiment = None if args.resume else _registry(args).experiment(args.name, args.set)
     if args.resume and args.name and args.name != "-":
         print(f"resuming {args.resume} (its saved config is used; {args.name!r} is ignored)")
-    result = run(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval)
-    print(f"{result.model_id}: done after {result.epochs} epoch(s); model in {layout.model_dir(result.model_id)}")
+    result = run(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval,
+                 overrides=args.set if args.resume else ())
+    if not result.nothing_to_do:
+        print(f"{result.model_id}: done after {result.epochs} epoch(s); model in {layout.model_dir(result.model_id)}")
 
 
 def cmd_predict(args):
@@ -220,7 +254,8 @@ def cmd_interactions(args):
 
     report = import_interactions(args.file, _layout(args), args.dataset, user_col=column(args.user_col),
                                  item_col=column(args.item_col), count_col=column(args.count_col),
-                                 sep=args.sep, min_user=args.min_user, min_item=args.min_item)
+                                 sep=args.sep, min_user=args.min_user, min_item=args.min_item,
+                                 overwrite=args.overwrite, max_bad_rows=args.max_bad_rows)
     print(report.summary())
 
 
@@ -262,12 +297,22 @@ def cmd_dummy_data(args):
 
 
 def cmd_models(args):
-    from .store import trained_models
-    rows = trained_models(_layout(args))
+    from .store import clean_models, trained_models, unfinished_models
+    layout = _layout(args)
+    if args.clean:
+        removed = clean_models(layout)
+        for folder in removed:
+            print(f"removed {folder} (stopped before its first epoch: no checkpoint, no model.keras)")
+        if not removed:
+            print(f"nothing to clean in {layout.models_dir}")
+        return
+    rows = trained_models(layout)
     if not rows:
-        print(f"no trained models in {_layout(args).trained_models()}")
+        print(f"no trained models in {layout.trained_models()}")
     for row in rows:
         print("\t".join(row.values()))
+    for info in unfinished_models(layout):  # folders trained_models.tsv does not list
+        print("\t".join(x for x in (info["model_id"], info["status"], info["hint"]) if x))
 
 
 # ----------------------------------------------------------------------------------- parser
@@ -294,7 +339,8 @@ def build_parser():
                    help="train_data input suffixes, e.g. model_1-pred_9 (the seed's meta-suffix arguments)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a value, e.g. --set training.n_epochs=3")
-    p.add_argument("--resume", metavar="MODEL_ID", help="continue an interrupted model from its last epoch")
+    p.add_argument("--resume", metavar="MODEL_ID", help="continue an interrupted model from its last epoch "
+                   "(with --set, only training.n_epochs, training.patience and training.early_stopping may change)")
     p.add_argument("--no-eval", action="store_true", help="skip prediction and evaluation after training")
 
     p = add("predict", cmd_predict, "write a model's outputs or a layer's embeddings per item")
@@ -308,7 +354,7 @@ def build_parser():
     p.add_argument("--full-track", action="store_true",
                    help="predict from each item's whole spectrogram as the seed's predict.py: trim "
                         "predicting.trim_coeff of each end, patches with 50%% overlap, their mean")
-    p.add_argument("--trim-coeff", type=float, metavar="C",
+    p.add_argument("--trim-coeff", type=_number(float, range_of(PredictingSection, "trim_coeff")), metavar="C",
                    help="with --full-track: share trimmed from each end (default: predicting.trim_coeff, 0.15)")
     p.add_argument("-rnd", "--middle", action="store_true",
                    help="with --full-track: only the middle patch of the trimmed track (the seed's -rnd)")
@@ -326,7 +372,7 @@ def build_parser():
     p = add("recommend", cmd_recommend, "top users for a new item or audio file, or top items for a user (--user)")
     p.add_argument("model", help="model id of a recommendation experiment, e.g. model_1")
     p.add_argument("query", nargs="?", metavar="ITEM_OR_AUDIO_FILE", help="an item id or an audio file")
-    p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
+    p.add_argument("-n", type=_number(int, COUNT), default=10, help="how many results (default 10)")
     p.add_argument("--user", help="rank items for this user instead")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS,
                    help="with --user: the candidate items' split(s); default test (the cold-start items)")
@@ -334,7 +380,7 @@ def build_parser():
     p = add("similar", cmd_similar, "the items nearest to an item or audio file by cosine (or Euclidean distance)")
     p.add_argument("model", help="model id, e.g. model_1")
     p.add_argument("query", metavar="ITEM_OR_AUDIO_FILE")
-    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p.add_argument("-k", type=_number(int, COUNT), default=10, help="how many neighbours (default 10)")
     p.add_argument("-l", "--layer", help="compare this layer's embeddings (index or name) instead of the outputs")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="candidate split(s); default all")
     p.add_argument("--euclidean", action="store_true", help="rank by Euclidean distance (smallest first) instead of cosine")
@@ -345,9 +391,9 @@ def build_parser():
                                       "writes results/playlist_{model}_{seed}.tsv and .m3u")
     p.add_argument("model", help="model id, e.g. model_1")
     p.add_argument("seeds", nargs="+", metavar="SEED_ITEM", help="item ids of the model's dataset, or audio files")
-    p.add_argument("-n", type=int, default=300, help="the most items a list holds (default 300)")
+    p.add_argument("-n", type=_number(int, COUNT), default=300, help="the most items a list holds (default 300)")
     p.add_argument("--whitelist", metavar="FILE", help="only these items (one id a line, or the first TSV column)")
-    p.add_argument("--threshold", type=float, help="keep only items scoring strictly above this")
+    p.add_argument("--threshold", type=_number(float, ANY_NUMBER), help="keep only items scoring strictly above this")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="candidate split(s); default all")
     p.add_argument("-l", "--layer", help="compare this layer's embeddings (index or name) instead of the outputs")
     p.add_argument("--score", choices=("dot", "cosine"), default="dot",
@@ -363,51 +409,58 @@ def build_parser():
 
     p = add("spectrograms", cmd_spectrograms, "decode a dataset's audio into spectrograms (resumable)")
     p.add_argument("dataset")
-    p.add_argument("-j", "--jobs", type=int, help="worker processes (default: the dataset entry's num_process)")
+    p.add_argument("-j", "--jobs", type=_entry("num_process"),
+                   help="worker processes (default: the dataset entry's num_process; -1: every core)")
     p.add_argument("--overwrite", action="store_true", help="recompute everything, also with changed parameters")
 
     p = add("patches", cmd_patches, "cut spectrograms into patches per split (HDF5)")
     p.add_argument("dataset")
-    p.add_argument("--npatches", type=int, help="patches per item (default: the dataset entry's)")
-    p.add_argument("--window", type=float, help="patch length in seconds (default: the dataset entry's)")
+    p.add_argument("--npatches", type=_entry("npatches"), help="patches per item (default: the dataset entry's)")
+    p.add_argument("--window", type=_entry("window", float),
+                   help="patch length in seconds (default: the dataset entry's)")
     p.add_argument("--mode", choices=("random", "even"), help="random crops or evenly spaced")
-    p.add_argument("--seed", type=int, help="seed of the random crops")
+    p.add_argument("--seed", type=_entry("seed"), help="seed of the random crops")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
 
     p = add("text", cmd_text, "text features of a dataset: tf-idf (vsm), word2vec sequences (w2v), doc2vec tag targets (d2v)")
     p.add_argument("kind", choices=("vsm", "w2v", "d2v"))
     p.add_argument("dataset")
-    p.add_argument("--max-df", type=float, help="vsm: ignore terms in more than this fraction of train texts")
-    p.add_argument("--min-df", type=int, help="vsm: ignore terms in fewer train texts than this")
-    p.add_argument("--max-features", type=int, help="vsm: keep the most frequent terms only (0: all; default 10000)")
+    p.add_argument("--max-df", type=_entry("max_df", float),
+                   help="vsm: ignore terms in more than this fraction of train texts")
+    p.add_argument("--min-df", type=_entry("min_df"), help="vsm: ignore terms in fewer train texts than this")
+    p.add_argument("--max-features", type=_entry("max_features"),
+                   help="vsm: keep the most frequent terms only (0: all; default 10000)")
     p.add_argument("--no-sublinear", action="store_true", help="vsm: raw term counts instead of 1 + log(tf)")
-    p.add_argument("--n-words", type=int, help="vsm: only the first N words of each text count (0: all; default 300)")
-    p.add_argument("--sequence-length", type=int, help="w2v: tokens per item (padded or cut)")
-    p.add_argument("--embedding-dim", type=int, help="w2v: word vector size")
+    p.add_argument("--n-words", type=_entry("n_words"),
+                   help="vsm: only the first N words of each text count (0: all; default 300)")
+    p.add_argument("--sequence-length", type=_entry("sequence_length"), help="w2v: tokens per item (padded or cut)")
+    p.add_argument("--embedding-dim", type=_entry("embedding_dim"), help="w2v: word vector size")
     p.add_argument("--pretrained", help="w2v: word2vec file (.bin binary, else text) instead of training on the train texts")
-    p.add_argument("--epochs", type=int, help="w2v: training epochs (default 5, gensim's)")
+    p.add_argument("--epochs", type=_entry("w2v_epochs"), help="w2v: training epochs (default 5, gensim's)")
     p.add_argument("--skipgram", action="store_true", help="w2v: skip-gram instead of CBOW")
     p.add_argument("--sentences", choices=("lines", "texts"), default="lines",
                    help="w2v: train on each line of a text (default) or on whole texts")
     p.add_argument("--raw-vectors", action="store_true", help="w2v: keep trained word vectors as they are, "
                    "not scaled to unit length")
-    p.add_argument("--dim", type=int, help="d2v: size of the tag vectors (default 40)")
+    p.add_argument("--dim", type=_entry("d2v_dim"), help="d2v: size of the tag vectors (default 40)")
     p.add_argument("--tags", help="d2v: tags file (default index/tags_{ds}.tsv)")
     p.add_argument("--variant", choices=("dbow", "shufl"), default="dbow",
                    help="d2v: PV-DBOW, centred, unit-length vectors (default), or shufl's PV-DM vectors shifted to >= 0")
-    p.add_argument("--seed", type=int, help="random seed (default: the dataset entry's)")
+    p.add_argument("--seed", type=_entry("seed"), help="random seed (default: the dataset entry's)")
 
     p = add("cluster", cmd_cluster, "k-means clusters of item vectors (doc2vec tag targets, or any X_*.npy "
                                     "embedding), with the commonest tags and labels of each (shufl's clustering.py)")
     p.add_argument("dataset")
-    p.add_argument("-k", type=int, default=40, help="number of clusters (default 40, as shufl)")
+    p.add_argument("-k", type=_number(int, COUNT), default=40, help="number of clusters (default 40, as shufl)")
     p.add_argument("--fact", default="d2v", help="targets y_{set}_{fact}_{dim}_{ds}.npy (default d2v)")
-    p.add_argument("--dim", type=int, default=40, help="their dimension (default 40)")
+    p.add_argument("--dim", type=_number(int, COUNT), default=40, help="their dimension (default 40)")
     p.add_argument("--suffix", help="cluster train_data/X_{set}_{suffix}_{ds}.npy instead (e.g. model_3-pred_pooled)")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
-    p.add_argument("--seed", type=int, default=0, help="seed of the k-means starts")
-    p.add_argument("--top", type=int, default=5, help="tags and labels shown per cluster (default 5)")
-    p.add_argument("--members", type=int, default=5, help="item ids shown per cluster (default 5; 0: none)")
+    p.add_argument("--seed", type=_number(int, SEED), default=0, help="seed of the k-means starts")
+    p.add_argument("--top", type=_number(int, ranged(ge=0)), default=5,
+                   help="tags and labels shown per cluster (default 5)")
+    p.add_argument("--members", type=_number(int, ranged(ge=0)), default=5,
+                   help="item ids shown per cluster (default 5; 0: none)")
     p.add_argument("-o", "--output", help="also write id<TAB>cluster of every item to this TSV file")
 
     p = add("interactions", cmd_interactions, "import (user, item, count) triplets as a sparse user x item matrix")
@@ -418,8 +471,12 @@ def build_parser():
     p.add_argument("--item-col", default="1", help="column of the item id")
     p.add_argument("--count-col", default="2", help="column of the play count")
     p.add_argument("--sep", help="separator (default: tab for .tsv, comma for .csv, else sniffed)")
-    p.add_argument("--min-user", type=int, default=1, help="drop users with fewer distinct items")
-    p.add_argument("--min-item", type=int, default=1, help="drop items with fewer distinct users")
+    p.add_argument("--min-user", type=_number(int, COUNT), default=1, help="drop users with fewer distinct items")
+    p.add_argument("--min-item", type=_number(int, COUNT), default=1, help="drop items with fewer distinct users")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing import (the factors made from it become stale)")
+    p.add_argument("--max-bad-rows", type=_number(float, ranged(ge=0, le=1)), default=0.01, metavar="FRACTION",
+                   help="refuse the file when more than this fraction of its rows is bad (default 0.01)")
 
     p = add("magna", cmd_magna, "import MagnaTagATune (annotations_final.csv + mp3 folder) as a tagging dataset "
                                 "with song-level splits")
@@ -427,22 +484,24 @@ def build_parser():
     p.add_argument("annotations", metavar="ANNOTATIONS_CSV", help="annotations_final.csv (tab-separated)")
     p.add_argument("mp3_dir", metavar="MP3_DIR", help="folder holding the mp3_path values (0/ ... f/)")
     p.add_argument("--dataset", default="MTAT", help="dataset name (default MTAT)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the song-level split")
-    p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"),
+    p.add_argument("--seed", type=_number(int, SEED), default=0, help="seed of the song-level split")
+    p.add_argument("--fractions", type=_number(float, ranged(ge=0, le=1)), nargs=3, default=(0.8, 0.1, 0.1),
+                   metavar=("TRAIN", "VAL", "TEST"),
                    help="clip fractions of the splits (default 0.8 0.1 0.1)")
-    p.add_argument("--min-tag-count", type=int, default=0, help="drop tags on fewer usable clips than this")
-    p.add_argument("--top-tags", type=int, help="keep only the N most frequent tags (e.g. 50)")
-    p.add_argument("--min-tags", type=int, default=0,
+    p.add_argument("--min-tag-count", type=_number(int, ranged(ge=0)), default=0,
+                   help="drop tags on fewer usable clips than this")
+    p.add_argument("--top-tags", type=_number(int, COUNT), help="keep only the N most frequent tags (e.g. 50)")
+    p.add_argument("--min-tags", type=_number(int, ranged(ge=0)), default=0,
                    help="drop clips with fewer tags (default 0 keeps untagged clips; text d2v needs 1)")
     p.add_argument("--no-decode-check", action="store_true", help="only check that each mp3 exists and is not empty")
-    p.add_argument("-j", "--jobs", type=int, help="threads of the decode check (default: up to 8)")
+    p.add_argument("-j", "--jobs", type=_number(int, COUNT), help="threads of the decode check (default: up to 8)")
     p.add_argument("--overwrite", action="store_true", help="import again over an existing import (new splits)")
 
     p = add("factors", cmd_factors, "item and user latent factors from the train items' interactions (cold start)")
     p.add_argument("dataset")
     p.add_argument("--method", choices=("als", "pmi"), default="als")
-    p.add_argument("--dim", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dim", type=_number(int, COUNT), default=200)
+    p.add_argument("--seed", type=_number(int, SEED), default=0)
     p.add_argument("--all-items", action="store_true",
                    help="factorise all items' interactions to give val/test targets too (the seed's protocol)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -451,20 +510,29 @@ def build_parser():
     p = add("pipeline", cmd_pipeline, "the seed's dummy chains: audio, text and fused models, and a table comparing "
                                       "them (dummy: genre classification; dummy-rec: cold-start recommendation)")
     p.add_argument("which", choices=("dummy", "dummy-rec"))
-    p.add_argument("--epochs", type=int, help="override training.n_epochs of every experiment (quick runs)")
+    p.add_argument("--epochs", type=_number(int, range_of(TrainingSection, "n_epochs")),
+                   help="override training.n_epochs of every experiment (quick runs)")
 
     p = add("dummy-data", cmd_dummy_data, "generate the embedded dummy dataset (DUMMY) under the data root")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--items", type=int, default=60)
+    p.add_argument("--seed", type=_number(int, SEED), default=0)
+    p.add_argument("--items", type=_number(int, COUNT), default=60)
     p.add_argument("--overwrite", action="store_true")
 
-    add("models", cmd_models, "list the trained models (models/trained_models.tsv)")
+    p = add("models", cmd_models, "list the trained models (models/trained_models.tsv), then unfinished ones "
+                                  "(interrupted, running, or stopped before their first epoch)")
+    p.add_argument("--clean", action="store_true",
+                   help="remove the model folders of runs stopped before their first epoch (no checkpoint, no model)")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = verbose_requested(getattr(args, "verbose", False))
+    # the CLI owns the process: TensorFlow's start-up and retracing chatter off the terminal, unless asked for
+    undo_quiet = quiet_backend(verbose)
+    if not verbose:
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         args.func(args)
     except TartarusError as exc:
@@ -476,6 +544,18 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("tartarus: interrupted (finished outputs are kept; rerun to resume)", file=sys.stderr)
         return 130
+    except OSError as exc:  # a write no tartarus.fileio writer saw: a full or read-only disk is one line too
+        import errno
+        from .errors import OutputError
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            print(f"tartarus: error: {OutputError(exc.filename or '(unknown file)', exc.errno)}", file=sys.stderr)
+            return 2
+        if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename:
+            print(f"tartarus: error: permission denied: {exc.filename}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        undo_quiet()
     return 0
 
 

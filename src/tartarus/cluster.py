@@ -64,7 +64,7 @@ def read_vectors(layout, ds, source="targets", fact="d2v", dim=40, suffix=None, 
             index = layout.items_index(set_, ds, suffix)
             if not index.exists():
                 index = layout.items_index(set_, ds)
-        names = fileio.read_lines(layout.require(index, what=f"items index of {ds} {set_}"))
+        names = fileio.read_items_index(layout.require(index, what=f"items index of {ds} {set_}"))
         x = np.asarray(fileio.load_npy(path), dtype=np.float64)
         if len(x) != len(names):
             raise DataMismatch(f"{path} has {len(x)} rows but {index} lists {len(names)} items")

@@ -274,17 +274,18 @@ def _saved_scores(layout, model_id, set_, experiment):
     """``(scores, y_true, labels, missing)`` of ``model_id``'s saved predictions on ``set_``, rows in
     the split's order without the items that have no prediction (listed in ``missing``)."""
     ds = experiment.dataset
-    split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
+    split_ids = fileio.read_items_index(layout.items_index(set_, ds.dataset))
     aligned, missing = _aligned_predictions(layout, model_id, set_, split_ids)
     if ds.fact != "class" and layout.class_factors(ds.fact, ds.dim, ds.dataset).exists():
         # a model of class factors (the cosine / PMI setting): a class scores by its cosine with
         # the predicted vector, and the truth is the class indicator matrix
-        classes = np.asarray(fileio.load_npy(layout.class_factors(ds.fact, ds.dim, ds.dataset)), np.float64)
+        classes = np.asarray(fileio.load_npy(layout.class_factors(ds.fact, ds.dim, ds.dataset), finite=True),
+                             np.float64)
         aligned = class_scores(aligned, classes)
         y_path = layout.y(set_, "class", len(classes), ds.dataset)
     else:
         y_path = layout.y(set_, ds.fact, ds.dim, ds.dataset)
-    y = fileio.load_npy(y_path)
+    y = fileio.load_npy(y_path, finite=True)
     if len(split_ids) != len(y):
         raise DataMismatch(f"{layout.items_index(set_, ds.dataset)} has {len(split_ids)} ids but "
                            f"{y_path} has {len(y)} rows")
@@ -424,14 +425,16 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     ds = experiment.dataset
     k = experiment.evaluating.map_k
     protocols = _protocols(protocol or experiment.evaluating.protocol)
-    split_ids = fileio.read_lines(layout.items_index(set_, ds.dataset))
+    from .factors import check_factors_current
+    check_factors_current(layout, ds.dataset, ds.fact, ds.dim)  # held-out matrix and factors from one import
+    split_ids = fileio.read_items_index(layout.items_index(set_, ds.dataset))
     matrix = fileio.load_sparse(layout.eval_matrix(set_, ds.dataset),
                                 layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
     if matrix.shape[0] != len(split_ids):
         raise DataMismatch(f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[0]} item rows but "
                            f"{layout.items_index(set_, ds.dataset)} lists {len(split_ids)} items")
     users = fileio.load_npy(layout.user_factors(ds.fact, ds.dim, ds.dataset),
-                            layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
+                            layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim), finite=True)
     if users.shape[0] != matrix.shape[1]:
         raise DataMismatch(f"{layout.user_factors(ds.fact, ds.dim, ds.dataset)} has {users.shape[0]} users but "
                            f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[1]} user columns")

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import math
+import shlex
 import time
 from array import array
 from collections import Counter
@@ -51,7 +53,8 @@ from .errors import ConfigError, DataMismatch, MissingInput
 from .layout import SETS, check_split_fractions
 
 __all__ = [
-    "InteractionReport", "import_interactions", "load_interactions",
+    "InteractionReport", "import_interactions", "load_interactions", "import_id", "check_factors_current",
+    "stale_factors",
     "ColdStartSplit", "cold_start_split",
     "FactorReport", "factorize", "als_factors", "pmi_factors", "cooccurrence", "ppmi", "svd_factors",
     "METHODS", "ALS_DEFAULTS", "PMI_DEFAULTS",
@@ -59,6 +62,9 @@ __all__ = [
 
 SHOWN = 5  # ids named in a message
 SHOWN_BAD = 10  # bad lines kept in an import report
+# largest share of bad rows an import accepts by default: a wrong column or separator makes most
+# rows bad, a clean dump (Taste Profile) has none; a higher share needs --max-bad-rows
+MAX_BAD_ROWS = 0.01
 METHODS = ("als", "pmi")
 PMI_SOURCES = ("cooccurrence", "class")
 COUNT_TRANSFORMS = ("raw", "log", "binary")
@@ -123,6 +129,8 @@ class InteractionReport:
     total_count: float = 0.0
     files: dict = field(default_factory=dict)
     elapsed: float = 0.0
+    import_id: str = ""  # fingerprint of the matrix and its ids; factors made from it record it
+    stale: list = field(default_factory=list)  # factor params files made from a replaced import
 
     @property
     def dropped_users(self):
@@ -146,7 +154,11 @@ class InteractionReport:
         if self.n_bad:
             shown = ", ".join(f"line {n} ({why})" for n, why in self.bad_lines[:SHOWN])
             text += f"; {self.n_bad} bad rows skipped: {shown}" + (" ..." if self.n_bad > SHOWN else "")
-        return text + f" [{self.elapsed:.1f} s]"
+        text += f" [{self.elapsed:.1f} s]"
+        if self.stale:
+            text += (f"\nreplaced the previous import: the factors {_few(Path(p).name for p in self.stale)} were "
+                     f"made from it and are stale (runs and evaluations on them are refused until remade)")
+        return text
 
 
 def _open_text(path):
@@ -262,7 +274,7 @@ def _sorted_ids(index):
 
 
 def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, sep=None, header="auto",
-                        min_user=1, min_item=1):
+                        min_user=1, min_item=1, overwrite=False, max_bad_rows=MAX_BAD_ROWS):
     """Import ``(user, item, count)`` triplets into ``ds``'s interactions matrix; return an InteractionReport.
 
     path: a delimited text file (``.gz`` is read compressed), UTF-8.
@@ -276,6 +288,12 @@ def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, s
         line's count field is not a number (with no count column, "auto" means no header).
     min_user, min_item: the least number of distinct items a user must have, and of distinct users
         an item must have; applied in turn until stable (see ``_filter_min``).
+    overwrite: an existing import of ``ds`` (its matrix) is a ConfigError unless True. Replacing it
+        leaves the factors, held-out matrices and splits made from it in place but stale: each
+        factor params file records the ``import_id`` it came from, and ``check_factors_current``
+        (called by ``run`` and ``evaluate``) refuses one whose import was replaced.
+    max_bad_rows: the largest fraction of bad rows (below) accepted, in [0, 1], default
+        ``MAX_BAD_ROWS`` (1 %); above it the import is a DataMismatch and nothing is written.
 
     Rows are summed per (user, item). A row with too few fields, an empty id, or a count that is
     not a finite non-negative number is skipped and counted (``report.bad_lines`` holds the first
@@ -290,6 +308,16 @@ def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, s
     path = Path(path)
     if not path.is_file():
         raise MissingInput(path, what="interactions file")
+    if isinstance(max_bad_rows, bool) or not isinstance(max_bad_rows, (int, float)) or not 0 <= max_bad_rows <= 1:
+        raise ConfigError(f"max_bad_rows must be a fraction in [0, 1], got {max_bad_rows!r}")
+    old_id = None
+    if layout.interactions_matrix(ds).exists():
+        if not overwrite:
+            again = layout.cli("interactions", "import", path, "--dataset", ds, "--overwrite")
+            raise ConfigError(f"{ds} already has an interactions import ({layout.interactions_matrix(ds)}); "
+                              f"importing again replaces it and makes its factors stale: pass overwrite=True "
+                              f"({again})")
+        old_id = _current_import_id(layout, ds)
     min_user = _positive_int("min_user", min_user)
     min_item = _positive_int("min_item", min_item)
     if header not in (True, False, "auto"):
@@ -381,6 +409,12 @@ def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, s
         raise DataMismatch(f"no interactions read from {path} ({report.n_records} rows, {report.n_bad} bad, "
                            f"{report.n_zero} zero counts; columns user={ucol}, item={icol}, count={ccol}, "
                            f"sep={sep!r}; filters {filters})")
+    if report.n_records and report.n_bad / report.n_records > max_bad_rows:
+        shown = ", ".join(f"line {n} ({why})" for n, why in report.bad_lines[:SHOWN])
+        raise DataMismatch(f"{path}: {report.n_bad} of {report.n_records} rows are bad "
+                           f"({100 * report.n_bad / report.n_records:.1f} %, more than max_bad_rows = "
+                           f"{100 * max_bad_rows:g} %): {shown}; check the columns (user={ucol}, item={icol}, "
+                           f"count={ccol}) and sep={sep!r}, or raise --max-bad-rows; nothing was written")
     # users and items sorted by id, whatever the order of the file
     user_ids, user_rank = _sorted_ids(users)
     item_ids, item_rank = _sorted_ids(items)
@@ -407,8 +441,11 @@ def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, s
     report.total_count = float(matrix.data.sum())
     matrix = matrix.astype(np.float32)
 
+    report.import_id = import_id(matrix, user_ids, item_ids)
     report.files = {"users": layout.interaction_users(ds), "items": layout.interaction_items(ds),
                     "params": layout.interactions_params(ds), "matrix": layout.interactions_matrix(ds)}
+    if old_id != report.import_id:
+        report.stale = stale_factors(layout, ds, report.import_id)
     fileio.write_lines(report.files["users"], user_ids)
     fileio.write_lines(report.files["items"], item_ids)
     report.elapsed = time.perf_counter() - start
@@ -420,10 +457,95 @@ def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, s
         "n_users_read": report.n_users_read, "n_items_read": report.n_items_read,
         "filter_rounds": report.filter_rounds, "n_users": report.n_users, "n_items": report.n_items,
         "n_interactions": report.n_interactions, "total_count": report.total_count,
-        "matrix": "users x items, CSR float32, summed counts",
+        "matrix": "users x items, CSR float32, summed counts", "max_bad_rows": max_bad_rows,
+        "import_id": report.import_id,
     })
     fileio.save_sparse(report.files["matrix"], matrix)  # last: its presence marks a complete import
     return report
+
+
+def import_id(matrix, user_ids, item_ids):
+    """Fingerprint of an import: sha256 (hex) of the CSR matrix's shape, arrays and its row and column ids.
+
+    The same file imported with the same settings gives the same id, so re-importing it leaves
+    its factors current; any other content gives another id.
+    """
+    m = sp.csr_matrix(matrix, dtype=np.float32)
+    h = hashlib.sha256(repr(m.shape).encode())
+    for a in (m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data):
+        h.update(np.ascontiguousarray(a).tobytes())
+    for ids in (user_ids, item_ids):
+        h.update("\n".join(ids).encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+def _current_import_id(layout, ds):
+    """The ``import_id`` of ``ds``'s interactions import, None without one (or from before ids)."""
+    path = layout.interactions_params(ds)
+    return fileio.read_json(path).get("import_id") if path.exists() else None
+
+
+def _factor_params(path):
+    """A factor params JSON (``stage: factors``) as a dict, None for another stage's params."""
+    params = fileio.read_json(path)
+    return params if isinstance(params, dict) and params.get("stage") == "factors" else None
+
+
+def stale_factors(layout, ds, current=None):
+    """Factor params files of ``ds`` made from another interactions import than ``current``.
+
+    current: an ``import_id``; None means the present import's. Factors from before import ids
+    were recorded (or from class labels, which use no interactions) are never called stale.
+    """
+    current = current if current is not None else _current_import_id(layout, ds)
+    if current is None:
+        return []
+    out = []
+    pattern = layout.factor_params("*", "*", ds)
+    for path in sorted(pattern.parent.glob(pattern.name)):
+        try:
+            params = _factor_params(path)
+        except ValueError:  # an unreadable params file is refused where it is used (check_factors_current)
+            continue
+        if params and params.get("dataset") == ds and params.get("interactions_import") not in (None, current):
+            out.append(path)
+    return out
+
+
+def factors_command(layout, ds, params):
+    """The ``tartarus factors`` command line that remakes the factors of a factor params dict."""
+    method = params.get("method", "als")
+    args = ["factors", ds, "--method", method, "--dim", params.get("dim")]
+    if params.get("seed"):
+        args += ["--seed", params["seed"]]
+    given = dict(params.get("params") or {})
+    if given.pop("targets_all_items", False):
+        args.append("--all-items")
+    defaults = ALS_DEFAULTS if method == "als" else PMI_DEFAULTS
+    if params.get("fact") not in (None, method):
+        given["fact"] = params["fact"]
+    for key, value in given.items():
+        if key in defaults and value == defaults[key]:
+            continue
+        args += ["--param", shlex.quote(f"{key}={value!r}")]
+    return layout.cli(*args)
+
+
+def check_factors_current(layout, ds, fact, dim):
+    """Refuse factors ``(fact, dim)`` of ``ds`` made from an interactions import since replaced.
+
+    Nothing to check (no factor params, targets that are not factors, no recorded import): returns.
+    Stale: DataMismatch naming the factor params file and the command that remakes the factors.
+    """
+    path = layout.factor_params(fact, dim, ds)
+    params = _factor_params(path) if path.exists() else None
+    if not params or params.get("interactions_import") is None:
+        return
+    current = _current_import_id(layout, ds)
+    if current is not None and current != params["interactions_import"]:
+        raise DataMismatch(f"the {fact} {dim} factors of {ds} ({path}) were made from an earlier interactions "
+                           f"import than {layout.interactions_matrix(ds)}: they are stale; remake them: "
+                           f"{factors_command(layout, ds, params)}")
 
 
 def load_interactions(layout, ds, auto_import=True):
@@ -556,10 +678,7 @@ def cold_start_split(layout, ds, matrix, user_ids, item_ids, sets_from_files=Tru
             path = layout.require(layout.items_index(set_, ds),
                                   layout.cli("factors", "split", "--dataset", ds, "--random"),
                                   what=f"items index of {ds} {set_}")
-            ids[set_] = fileio.read_lines(path)
-            dup = [i for i, n in Counter(ids[set_]).items() if n > 1]
-            if dup:
-                raise DataMismatch(f"{path} lists {len(dup)} item(s) twice: {_few(dup)}")
+            ids[set_] = fileio.read_items_index(path)
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             both = set(ids[a]) & set(ids[b])
             if both:
@@ -762,6 +881,15 @@ def _check_params(method, params):
         raise ConfigError(f"counts must be one of {', '.join(COUNT_TRANSFORMS)}, got {out['counts']!r}")
     if out["fact"] is not None and (not isinstance(out["fact"], str) or not out["fact"].isidentifier()):
         raise ConfigError(f"fact must be a name of letters, digits and underscores, got {out['fact']!r}")
+    # numeric parameters are checked here, before anything is read or written
+    for name, minimum in (("iterations", 1), ("num_threads", 0), ("n_iter", 0), ("n_oversamples", 0)):
+        if name in out:
+            _positive_int(name, out[name], minimum)
+    for name, allow_zero in (("regularization", True), ("alpha", False)):
+        if name in out:
+            _positive_float(name, out[name], allow_zero)
+    if out.get("class_dim") is not None:
+        _positive_int("class_dim", out["class_dim"])
     return out
 
 
@@ -837,7 +965,8 @@ def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
             report.absent[set_] = split.absent(set_)
         report.n_users = len(split.user_ids)
         report.n_users_dropped = split.n_users_dropped
-        extra = {"interactions": str(layout.interactions_matrix(ds)), "n_fit_users": int(fit.shape[0]),
+        extra = {"interactions": str(layout.interactions_matrix(ds)),
+                 "interactions_import": _current_import_id(layout, ds), "n_fit_users": int(fit.shape[0]),
                  "n_fit_items": int(fit.shape[1]), "n_fit_interactions": int(fit.nnz),
                  "n_users": report.n_users, "n_users_without_train_interactions": report.n_users_dropped,
                  "n_users_evaluated_test": split.n_evaluated("test"),
@@ -886,7 +1015,7 @@ def _pmi_class(layout, ds, dim, seed, p, sets, report):
     blocks = {}
     for set_ in sets:
         y = fileio.load_npy(layout.require(layout.y(set_, "class", class_dim, ds), what=f"{ds} {set_} class labels"))
-        ids = fileio.read_lines(layout.require(layout.items_index(set_, ds), what=f"items index of {ds} {set_}"))
+        ids = fileio.read_items_index(layout.require(layout.items_index(set_, ds), what=f"items index of {ds} {set_}"))
         if y.ndim != 2 or y.shape != (len(ids), class_dim):
             raise DataMismatch(f"{layout.y(set_, 'class', class_dim, ds)} has shape {y.shape}, expected "
                                f"({len(ids)}, {class_dim}) for {layout.items_index(set_, ds)}")

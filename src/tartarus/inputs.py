@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from .errors import DataMismatch, MissingInput
+from .fileio import open_hdf5
 
 IN_MEMORY_LIMIT = 2 * 1024 ** 3  # bytes of features loaded whole when "auto"
 # architecture input kinds that read spectrogram patches ("patches+vectors": patches plus one row of
@@ -32,7 +33,7 @@ PATCH_KINDS = ("patches", "patches+vectors")
 
 def read_patch_index(path):
     """Item id of each patch in an HDF5 patches file, as a list of str."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in f["index"][:]]
 
 
@@ -41,7 +42,7 @@ def patch_params(path):
 
     Empty when the file has none (patches written by other tools)."""
     import json
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         return json.loads(f.attrs["params"]) if "params" in f.attrs else {}
 
 
@@ -64,7 +65,7 @@ class FeatureLayout:
 
 def feature_layout(path):
     """The :class:`FeatureLayout` of a patches file (DataMismatch for a rank-4 layout it cannot place)."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         shape = f["features"].shape
         ours = "params" in f.attrs
     if ours or len(shape) != 4 or shape[3] == 1:
@@ -77,7 +78,7 @@ def feature_layout(path):
 
 def patch_shape(path):
     """(frames, bins, channels) of the patches in ``path``, channels last whatever the file's layout."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         shape = tuple(f["features"].shape[1:])
     if feature_layout(path).channels_first:
         return shape[1:] + shape[:1]
@@ -134,7 +135,7 @@ def feature_stats(path, scaling="scalar", chunk=256, max_patches=SCALER_PATCHES)
     layout = feature_layout(path)
     total = total_sq = 0.0
     count = 0
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         feats = f["features"]
         n = feats.shape[0] if scaling == "scalar" and not layout.prescaled else min(feats.shape[0], max_patches)
         for start in range(0, n, chunk):
@@ -179,6 +180,7 @@ class ShuffledBatches(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
+        self.epoch_seeded = False  # set by start_epoch: the caller then orders every epoch
         self.order = np.arange(n_rows)
         if shuffle:
             self.rng.shuffle(self.order)
@@ -191,8 +193,15 @@ class ShuffledBatches(keras.utils.PyDataset):
         return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
 
     def on_epoch_end(self):
-        if self.shuffle:
+        if self.shuffle and not self.epoch_seeded:
             self.rng.shuffle(self.order)
+
+    def start_epoch(self, seed):
+        """Draw the coming epoch's row order from ``seed`` alone (training gives one per epoch, so that
+        a resumed run shuffles as the uninterrupted one did); Keras' epoch ends no longer reshuffle."""
+        self.epoch_seeded = True
+        if self.shuffle:
+            self.order = np.random.default_rng(seed).permutation(len(self.order))
 
 
 class PatchDataset(ShuffledBatches):
@@ -223,13 +232,13 @@ class PatchDataset(ShuffledBatches):
         self.layout = feature_layout(self.path)
         self._file = None
         self._lock = threading.Lock()
-        with h5py.File(self.path, "r") as f:
+        with open_hdf5(self.path, "a patches file") as f:
             nbytes = f["features"].size * f["features"].dtype.itemsize
         if in_memory == "auto":
             in_memory = nbytes <= IN_MEMORY_LIMIT
         self.features = None
         if in_memory:
-            with h5py.File(self.path, "r") as f:
+            with open_hdf5(self.path, "a patches file") as f:
                 self.features = self.layout.to_model(f["features"][:])
             if len(self.file_rows) < len(self.features):
                 self.features = self.features[self.file_rows]
@@ -283,7 +292,7 @@ class PatchVectorDataset(PatchDataset):
 def iter_patch_batches(path, batch_size=256):
     """Yield (start, features) blocks of an HDF5 patches file in file order, for prediction."""
     layout = feature_layout(path)
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         feats = f["features"]
         for start in range(0, feats.shape[0], batch_size):
             yield start, layout.to_model(feats[start:start + batch_size])
@@ -327,7 +336,7 @@ def require_vector_features(layout, set_, ds, npatches, window):
     if not path.exists():
         raise MissingInput(path, what=f"{set_} vector features (HDF5 datasets 'features' (N, D) and 'index' (N,) "
                                       f"item ids; or name train_data inputs as META_SUFFIX arguments)")
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a patches file") as f:
         if "features" not in f or "index" not in f:
             raise DataMismatch(f"{path}: expected the datasets 'features' and 'index', found {sorted(f.keys())}")
         shape = f["features"].shape
@@ -401,8 +410,8 @@ def load_vector_input(layout, set_, suffix, ds, item_ids, split_index, sparse=No
         x = x.reshape(len(x), -1) if x.ndim == 1 else x
     own_index = layout.items_index(set_, ds, suffix)
     if own_index.exists():
-        from .fileio import read_lines
-        ids = read_lines(own_index)
+        from .fileio import read_items_index
+        ids = read_items_index(own_index)
         if len(ids) != x.shape[0]:
             raise DataMismatch(f"{path} has {x.shape[0]} rows but {own_index} lists {len(ids)} items")
         if ids != list(item_ids):

@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import experiment_from_dict
 from .errors import ConfigError, DataMismatch, MissingInput
-from .fileio import read_json, read_lines, save_npy, write_lines
+from .fileio import read_items_index, read_json, save_npy, write_lines
 from .inputs import (align_patches, iter_patch_batches, iter_patch_vector_batches, iter_vector_batches, load_inputs,
                      patch_shape, read_patch_index)
 from .layout import DataLayout
@@ -90,7 +90,7 @@ def predict_items(model, layout, experiment, set_, layer=None, aggregation=None,
     ds = experiment.dataset
     net = model if layer is None else layer_model(model, layer)
     index_path = layout.items_index(set_, ds.dataset)
-    item_ids = read_lines(index_path, "the dataset's splits (see data/README.md)")
+    item_ids = read_items_index(index_path, "the dataset's splits (see data/README.md)")
     patches, inputs = load_inputs(layout, experiment, tuple(suffixes), set_, item_ids, index_path)
     # a file remade with other settings than the model's fails here, naming both shapes
     shapes = ([patch_shape(patches)] if patches is not None else []) + [tuple(x.shape[1:]) for x in inputs or ()]
@@ -186,7 +186,7 @@ def predict_tracks(model, layout, experiment, saved, set_, layer=None, aggregati
     if how not in AGGREGATORS:
         raise ConfigError(f"predicting.aggregation: {how!r} is not one of {', '.join(AGGREGATORS)}")
     net = model if layer is None else layer_model(model, layer)
-    item_ids = read_lines(layout.items_index(set_, ds), "the dataset's splits (see data/README.md)")
+    item_ids = read_items_index(layout.items_index(set_, ds), "the dataset's splits (see data/README.md)")
     ids, rows, counts, missing = [], [], [], []
     for item_id in item_ids:
         path = layout.spectrogram(ds, item_id)
@@ -195,7 +195,7 @@ def predict_tracks(model, layout, experiment, saved, set_, layer=None, aggregati
             continue
         try:
             spec = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
             raise DataMismatch(f"{path}: unreadable spectrogram ({exc}); delete it and run "
                                f"{layout.cli('spectrograms', ds)} again") from None
         patches = track_patches(spec, frames, trim_coeff, middle)

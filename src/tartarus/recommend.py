@@ -54,7 +54,7 @@ class ItemInfo:
         for set_ in SETS:
             path = layout.items_index(set_, ds)
             if path.exists():
-                for item in fileio.read_lines(path):
+                for item in fileio.read_items_index(path):
                     self.set_of[item] = set_
         names_path = layout.genre_labels(ds)
         if names_path.exists():
@@ -63,7 +63,7 @@ class ItemInfo:
                 index, y_path = layout.items_index(set_, ds), layout.y(set_, "class", len(names), ds)
                 if index.exists() and y_path.exists():
                     y = fileio.load_npy(y_path)
-                    ids = fileio.read_lines(index)
+                    ids = fileio.read_items_index(index)
                     if y.ndim == 2 and len(y) == len(ids) and y.shape[1] == len(names):
                         for item, row in zip(ids, y):
                             self.labels[item] = [names[j] for j in np.flatnonzero(row > 0.5)]
@@ -108,7 +108,7 @@ def item_vectors(layout, model_id, sets=SETS, layer=None):
         if not (values.exists() and index.exists()):
             predict(layout, model_id, [set_], layer=layer)
         x = fileio.load_npy(values)
-        names = fileio.read_lines(index)
+        names = fileio.read_items_index(index)
         if len(names) != len(x):
             raise DataMismatch(f"{index} lists {len(names)} items but {values} has {len(x)} rows: "
                                f"predict again ({layout.cli('predict', model_id, '-s', set_)})")
@@ -290,7 +290,7 @@ def target_vectors(layout, experiment, sets=SETS):
     for set_ in sets:
         index = layout.require(layout.items_index(set_, d.dataset), what=f"items of {d.dataset} {set_}")
         path = layout.require(layout.y(set_, d.fact, d.dim, d.dataset), what=f"targets of {d.dataset} {set_}")
-        names, y = fileio.read_lines(index), fileio.load_npy(path)
+        names, y = fileio.read_items_index(index), fileio.load_npy(path)
         if len(y) != len(names):
             raise DataMismatch(f"{path} has {len(y)} rows but {index} lists {len(names)} items")
         ids.extend(names)

@@ -6,8 +6,11 @@ interrupted model from its last epoch checkpoint.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -15,15 +18,18 @@ import keras
 import numpy as np
 
 from .config import Experiment, experiment_from_dict
-from .errors import ConfigError, DataMismatch, MissingInput
-from .fileio import atomic_path, load_npy, read_json, read_lines, write_json
-from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, VectorDataset, feature_layout, feature_stats,
+from .config.registry import parse_override
+from .errors import ConfigError, DataMismatch, MissingInput, OutputError
+from .fileio import (atomic_path, load_npy, read_items_index, read_json, remove_stale_temps, reserve_space,
+                     write_json)
+from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, ShuffledBatches, VectorDataset,
+                     feature_layout, feature_stats,
                      load_inputs, scaling_summary,
                      patch_params, patch_shape, reads_feature_file, vector_input_path)
 from .layout import DataLayout
-from .models import build_model, get_architecture
+from .models import build_model, get_architecture, load_model
 from .protocol import accuracy_kind, resolve_monitor, train_items_limit
-from .store import allocate_model_id, make_manifest, record_trained
+from .store import allocate_model_id, hold_model, is_registered, make_manifest, record_trained
 
 LOSSES = {
     "categorical_crossentropy": lambda: keras.losses.CategoricalCrossentropy(),
@@ -119,8 +125,10 @@ def load_targets(layout, experiment, set_):
     """Item ids and target rows of one split, checked against each other."""
     ds = experiment.dataset
     index_path = layout.items_index(set_, ds.dataset)
-    item_ids = read_lines(index_path, "the dataset's splits: tartarus dummy-data for DUMMY, "
+    item_ids = read_items_index(index_path, "the dataset's splits: tartarus dummy-data for DUMMY, "
                                       "else the dataset's own files (see data/README.md)")
+    from .factors import check_factors_current
+    check_factors_current(layout, ds.dataset, ds.fact, ds.dim)  # targets from a replaced import: refused
     y_path = layout.y(set_, ds.fact, ds.dim, ds.dataset)
     y = load_npy(y_path, f"the dataset's {ds.fact} targets (tartarus dummy-data for DUMMY)")
     y = y.reshape(len(y), -1).astype(np.float32) if y.ndim else y
@@ -269,6 +277,20 @@ def input_files(layout, experiment, suffixes, sets):
 
 
 # ------------------------------------------------------------------------- checkpoint + stop
+@contextlib.contextmanager
+def resumable_on_output_error(layout, model_id):
+    """An OutputError (full disk) of model ``model_id`` says how to go on once space is freed:
+    ``--resume`` when an epoch checkpoint is there, else a new run (the empty folder is cleaned)."""
+    try:
+        yield
+    except OutputError as exc:
+        if layout.checkpoint(model_id).exists() and layout.training_state(model_id).exists():
+            hint = f"free some space, then resume: {layout.cli('run', '-', '--resume', model_id)}"
+        else:
+            hint = f"free some space and rerun; {layout.cli('models', '--clean')} removes the empty {model_id}"
+        raise exc.with_hint(hint) from None
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """After every epoch: save a resumable checkpoint, track the monitored quantity, stop early if due.
 
@@ -292,6 +314,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.best_epoch = state.get("best_epoch", 0)
         self.history = state.get("history", {})
         self.epochs_done = state.get("epoch", 0)
+        self.stopped = False
 
     @property
     def best_weights_path(self):
@@ -301,6 +324,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return current > self.best if self.mode == "max" else current < self.best
 
     def on_epoch_end(self, epoch, logs=None):
+        with resumable_on_output_error(self.layout, self.model_id):
+            self._end_epoch(epoch, logs)
+
+    def _end_epoch(self, epoch, logs):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
@@ -311,6 +338,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if self.improves(current):
             self.best, self.wait, self.best_epoch = current, 0, epoch + 1
             if self.keep_best:
+                # HDF5 on a disk that fills midway leaves a file it cannot close: check the room first
+                reserve_space(self.best_weights_path, 2 * sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
+                                                              for w in self.model.weights) + (1 << 20))
                 with atomic_path(self.best_weights_path, suffix=".weights.h5") as tmp:
                     self.model.save_weights(tmp)
         else:
@@ -323,6 +353,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                    {"epoch": self.epochs_done, "best": self.best, "best_epoch": self.best_epoch,
                     "wait": self.wait, "stopped": stop, "monitor": self.monitor, "mode": self.mode,
                     "patience": self.patience, "restore_best": self.keep_best, "history": self.history})
+        self.stopped = stop
         if stop:
             self.model.stop_training = True
 
@@ -341,6 +372,7 @@ class TrainResult:
     history: dict
     best: float
     results: dict = field(default_factory=dict)
+    nothing_to_do: bool = False  # a resume of a finished model: nothing trained, nothing recorded
 
 
 def plot_history(history, path, title):
@@ -362,30 +394,172 @@ def plot_history(history, path, title):
     plt.close(fig)
 
 
-def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=True, eval_sets=("test",)):
-    """Train ``experiment`` (or continue model ``resume``), save it, then predict and evaluate."""
+def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=True, eval_sets=("test",),
+        overrides=()):
+    """Train ``experiment`` (or continue model ``resume``), save it, then predict and evaluate.
+
+    overrides : ``--set`` items for a resume; only :data:`RESUMABLE_KEYS` may change (see
+        :func:`resume_experiment`). A resume of a finished model with no more epochs due trains
+        nothing, records nothing and returns a result with ``nothing_to_do = True``.
+    """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    state = None
-    if resume:
-        state_path = layout.training_state(resume)
-        if not layout.checkpoint(resume).exists() or not state_path.exists():
+    held = []  # the model folder's lock (store.hold_model), for the whole run
+    try:
+        if not resume:
+            return _train(experiment, suffixes, layout, None, None, verbose, evaluate, eval_sets, held)
+        if not layout.model_dir(resume).is_dir():
+            raise MissingInput(layout.model_dir(resume), f"nothing to resume (see {layout.cli('models')})",
+                               what=f"model folder of {resume}")
+        held.append(hold_model(layout, resume))
+        experiment, suffixes, state, changed = resume_experiment(layout, resume, overrides)
+        if _finished(layout, resume, experiment, state):
+            epochs = state["epoch"] if state else None
+            why = ("stopped early" if state and _stops(experiment.training, state)
+                   else f"training.n_epochs = {experiment.training.n_epochs}")
+            if verbose:
+                print(f"{resume}: finished after {epochs if epochs is not None else 'all'} epoch(s) ({why}); "
+                      f"nothing to do (train it longer with --set training.n_epochs=N)", flush=True)
+            history = state.get("history", {}) if state else {}
+            best = state.get("best", math.nan) if state else math.nan
+            return TrainResult(resume, experiment, epochs, history, best, nothing_to_do=True)
+        if not layout.checkpoint(resume).exists() or state is None:
             raise MissingInput(layout.checkpoint(resume), "nothing to resume: this model has no epoch checkpoint",
                                what=f"checkpoint of {resume}")
-        saved = read_json(layout.model_config(resume))
-        experiment = experiment_from_dict(saved["experiment"]["name"], saved["experiment"], saved=True)
-        suffixes = tuple(saved.get("suffixes", ()))
-        state = read_json(state_path)
+        if changed:
+            if verbose:
+                print(f"{resume}: resuming with " + ", ".join(f"{k} = {new!r} (was {old!r})"
+                                                            for k, (old, new) in changed.items()), flush=True)
+            saved = read_json(layout.model_config(resume))
+            saved["experiment"] = experiment.to_dict()
+            saved.setdefault("resume_overrides", []).append(
+                {"at_epoch": state["epoch"], **{k: new for k, (old, new) in changed.items()}})
+            write_json(layout.model_config(resume), saved)
+        return _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_sets, held)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+RESUMABLE_KEYS = ("training.n_epochs", "training.patience", "training.early_stopping")
+"""The ``--set`` keys a resumed run may change: they only say when to stop."""
+
+
+def resume_experiment(layout, model_id, overrides=()):
+    """The saved experiment of ``model_id`` with ``--set`` ``overrides`` applied.
+
+    Only :data:`RESUMABLE_KEYS` may change mid-run; any other key is refused (ConfigError naming it)
+    unless its value equals the saved one. ``training.n_epochs`` below the epochs already trained is
+    refused too.
+
+    Returns
+    -------
+    experiment : Experiment
+    suffixes : tuple of str
+    state : dict or None
+        The epoch checkpoint's training state (None when the folder holds none).
+    changed : dict
+        ``{"training.n_epochs": (old, new), ...}`` for the keys whose value changed.
+    """
+    saved = read_json(layout.model_config(model_id))
+    raw = copy.deepcopy(saved["experiment"])
+    name = raw.get("name", model_id)
+    state_path = layout.training_state(model_id)
+    state = read_json(state_path) if state_path.exists() else None
+    changed = {}
+    for item in overrides:
+        path, value = parse_override(item) if isinstance(item, str) else item
+        key = ".".join(path)
+        section = raw.get(path[0]) if len(path) == 2 else None
+        old = section.get(path[1]) if isinstance(section, dict) else None
+        if key not in RESUMABLE_KEYS:
+            if isinstance(section, dict) and path[1] in section and old == value:
+                continue  # restating the saved value changes nothing
+            raise ConfigError(f"--resume {model_id}: {key} cannot change mid-run (only "
+                              f"{', '.join(RESUMABLE_KEYS)} can); start a new run to change it")
+        if old != value:
+            raw.setdefault(path[0], {})[path[1]] = value
+            changed[key] = (old, value)
+    experiment = experiment_from_dict(name, raw, saved=True)
+    done = state["epoch"] if state else 0
+    if "training.n_epochs" in changed and experiment.training.n_epochs < done:
+        raise ConfigError(f"--resume {model_id}: training.n_epochs = {experiment.training.n_epochs}, but "
+                          f"{done} epoch(s) are already trained; give at least {done}")
+    return experiment, tuple(saved.get("suffixes", ())), state, changed
+
+
+def _stops(training, state):
+    """Whether early stopping ends the run at ``state`` (recounted with the current patience)."""
+    return bool(training.early_stopping and state.get("wait", 0) >= training.patience)
+
+
+def _finished(layout, model_id, experiment, state):
+    """A registered model (model.keras saved) with no epochs left to train."""
+    if not (is_registered(layout, model_id) and layout.model_file(model_id).exists()):
+        return False
+    return state is None or _stops(experiment.training, state) or state["epoch"] >= experiment.training.n_epochs
+
+
+def epoch_seed(random_seed, epoch):
+    """The seed of epoch ``epoch`` (0-based): a function of ``(random_seed, epoch)`` alone."""
+    return int(np.random.SeedSequence([random_seed % 2 ** 32, epoch]).generate_state(1)[0] % 2 ** 31)
+
+
+def seed_epoch(model, dataset, random_seed, epoch):
+    """Seed everything random in epoch ``epoch`` from ``(random_seed, epoch)`` only.
+
+    The row order (a PyDataset's own permutation; for in-memory arrays, Keras' shuffle, which draws
+    from the global RNGs that ``keras.utils.set_random_seed`` seeds) and the layers' dropout
+    (their SeedGenerator states, which a saved model does not keep) then repeat in a resumed run
+    what the uninterrupted run drew in the same epoch.
+    """
+    seed = epoch_seed(random_seed, epoch)
+    keras.utils.set_random_seed(seed)
+    generators = [v for v in model.variables if v.name == "seed_generator_state"]
+    for i, state in enumerate(generators):
+        state.assign(np.array([epoch_seed(seed, i), 0]).astype(keras.backend.standardize_dtype(state.dtype)))
+    if isinstance(dataset, ShuffledBatches):
+        dataset.start_epoch(seed)
+
+
+class _OneEpoch(keras.callbacks.Callback):
+    """Reseeds the global RNGs as the epoch begins and ends ``model.fit`` after it.
+
+    A model's first fit makes one data iterator more than later fits (Keras peeks at a batch to
+    build the metrics), and torch's DataLoader draws a seed from the global RNG for each, which
+    torch's unseeded dropout then uses: seeding again here, after the peek, keeps the epoch's draws
+    a function of its seed alone.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        keras.utils.set_random_seed(self.seed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_sets, held):
     training = experiment.training
+    remove_stale_temps(layout.models_dir, depth=1)  # killed runs' half-written checkpoints (can be large)
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
 
     train, val = split_train_val(layout, experiment, suffixes)
+    if evaluate:  # the evaluated splits' indexes too, so a duplicate id fails before training, not after
+        for set_ in eval_sets:
+            index = layout.items_index(set_, experiment.dataset.dataset)
+            if index.exists():
+                read_items_index(index)
 
     if resume:
         model_id = resume
         # compile=True restores the loss, metrics and the optimizer's saved state with the weights
-        model = keras.saving.load_model(layout.checkpoint(model_id), safe_mode=True, compile=True)
+        model = load_model(layout.checkpoint(model_id), compile=True)  # safe mode
     else:
         model_id = allocate_model_id(layout)
+        held.append(hold_model(layout, model_id))
         input_shapes = train.input_shapes
         extra = build_extra(layout, experiment, suffixes, train)
         model = build_model(experiment.cnn, input_shapes, experiment.dataset.dim, **extra)
@@ -415,22 +589,40 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
               flush=True)
     checkpoint = EpochCheckpoint(layout, model_id, monitor, training.patience, training.early_stopping, state,
                                  mode=mode, restore_best=training.restore_best)
-    if not (state and state.get("stopped")) and checkpoint.epochs_done < training.n_epochs:
-        seed = training.random_seed + checkpoint.epochs_done
-        train_feed = fit_arguments(make_dataset(train, experiment, shuffle=True, seed=seed))
+    if not (state and _stops(training, state)) and checkpoint.epochs_done < training.n_epochs:
+        train_set = make_dataset(train, experiment, shuffle=True, seed=training.random_seed)
+        train_feed = fit_arguments(train_set)
         val_feed = fit_arguments(make_dataset(val, experiment, shuffle=False, seed=0)) if val else None
-        model.fit(**train_feed, validation_data=val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed
-                                                             else val_feed["x"]),
-                  epochs=training.n_epochs, initial_epoch=checkpoint.epochs_done,
-                  callbacks=[checkpoint], verbose=2 if verbose else 0)
+        if keras.backend.backend() != "tensorflow":
+            # build the loss and metrics on one batch first: fit would peek at the PyDataset for it,
+            # which on JAX and torch shifts the batches of a model's first fit (a resume's included)
+            x, y = train_set[0]
+            model.evaluate(x, y, batch_size=len(y), verbose=0)
+        # one fit per epoch, each seeded from (random_seed, epoch): a resume continues the same path
+        for epoch in range(checkpoint.epochs_done, training.n_epochs):
+            seed_epoch(model, train_set, training.random_seed, epoch)
+            feed = train_feed
+            if "y" in feed:  # in-memory arrays in this epoch's order: Keras' own shuffle draws from the
+                rows = train_set.order  # global RNG once more in a model's first fit (JAX, torch)
+                feed = {**feed, "x": feed["x"][rows], "y": feed["y"][rows], "shuffle": False}
+            model.fit(**feed, validation_data=val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed
+                                                                 else val_feed["x"]),
+                      epochs=training.n_epochs, initial_epoch=epoch,
+                      callbacks=[checkpoint, _OneEpoch(epoch_seed(training.random_seed, epoch))],
+                      verbose=2 if verbose else 0)
+            if checkpoint.stopped:
+                break
     checkpoint.set_model(model)
     checkpoint.restore_best()
-    with atomic_path(layout.model_file(model_id), suffix=".keras") as tmp:
-        model.save(tmp)
-    write_json(layout.history(model_id), checkpoint.history)
-    plot_history(checkpoint.history, layout.training_curve(model_id), f"{model_id} ({experiment.name})")
-    record_trained(layout, model_id, experiment.name, experiment.dataset.dataset, suffixes,
-                   checkpoint.epochs_done, None if math.isinf(checkpoint.best) else checkpoint.best)
+    # the model file, then its registration, come last: a failure before them (a full disk) leaves
+    # an unregistered model with its epoch checkpoint, which --resume finishes
+    with resumable_on_output_error(layout, model_id):
+        write_json(layout.history(model_id), checkpoint.history)
+        plot_history(checkpoint.history, layout.training_curve(model_id), f"{model_id} ({experiment.name})")
+        with atomic_path(layout.model_file(model_id), suffix=".keras") as tmp:
+            model.save(tmp)
+        record_trained(layout, model_id, experiment.name, experiment.dataset.dataset, suffixes,
+                       checkpoint.epochs_done, None if math.isinf(checkpoint.best) else checkpoint.best)
     result = TrainResult(model_id, experiment, checkpoint.epochs_done, checkpoint.history,
                          checkpoint.best)
     if evaluate:

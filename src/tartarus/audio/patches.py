@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 import zlib
 
@@ -136,9 +137,10 @@ def create_patches(layout, entry, sets=SETS, npatches=None, window=None, mode=No
         path = layout.items_index(set_, ds)
         if not path.exists():
             raise MissingInput(path, what=f"{set_} split of dataset {ds}")
-        split_ids[set_] = fileio.read_lines(path)
+        split_ids[set_] = fileio.read_items_index(path)
 
     result = PatchFiles(ds)
+    fileio.remove_stale_temps(layout.patches(sets[0], ds, npatches, window).parent)  # killed runs' partial files
     for set_ in sets:
         ids = split_ids[set_]
         present, missing = [], []
@@ -165,33 +167,66 @@ def create_patches(layout, entry, sets=SETS, npatches=None, window=None, mode=No
 def _write(out, layout, ds, ids, missing, frames, bins, fill, npatches, mode, seed, params):
     import h5py
 
-    total = len(ids) * npatches
+    # HDF5 cannot close a file whose flush failed (and then crashes at exit): check the room first
+    fileio.reserve_space(out, len(ids) * npatches * frames * bins * 4 * 1.05 + (1 << 20))
     with fileio.atomic_path(out) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            feats = h5.create_dataset("features", shape=(total, frames, bins, 1), dtype="f4",
-                                      chunks=(1, frames, bins, 1))
-            index = np.array([i for i in ids for _ in range(npatches)], dtype=object)
-            h5.create_dataset("index", data=index, dtype=h5py.string_dtype())
-            h5.attrs["params"] = json.dumps(params)
-            h5.attrs["missing"] = json.dumps(missing)
-            block = np.empty((min(_WRITE_BLOCK, total), frames, bins), dtype=np.float32)
-            filled, written = 0, 0
-            for item_id in ids:
-                path = layout.spectrogram(ds, item_id)
-                try:
-                    spec = np.load(path, mmap_mode="r", allow_pickle=False)
-                except (ValueError, OSError) as exc:
-                    raise DataMismatch(f"{path}: unreadable spectrogram ({exc}); delete it and run "
-                                       f"{layout.cli('spectrograms', ds)} again") from None
-                if spec.ndim != 2 or spec.shape[1] != bins or spec.shape[0] < 1:
-                    raise DataMismatch(f"{path}: spectrogram of shape {spec.shape}, expected "
-                                       f"(frames, {bins})")
-                for patch in item_patches(spec, item_id, frames, npatches, mode, seed, fill):
-                    block[filled] = patch
-                    filled += 1
-                    if filled == block.shape[0]:
-                        feats[written:written + filled] = block[:filled, :, :, np.newaxis]
-                        written, filled = written + filled, 0
-            if filled:
-                feats[written:written + filled] = block[:filled, :, :, np.newaxis]
+        # no chunk cache: each block goes straight to disk, so that after a failed write (a full
+        # disk) only a little metadata is pending, which the close in _discard can still flush
+        h5 = h5py.File(tmp, "w", rdcc_nbytes=0)
+        try:
+            _fill(h5, layout, ds, ids, missing, frames, bins, fill, npatches, mode, seed, params)
+            h5.close()
+        except BaseException:
+            _discard(h5, tmp)
+            raise
     return out
+
+
+def _discard(h5, tmp):
+    """Close a patch file whose writing failed, so that HDF5 holds no half-closed file.
+
+    A file HDF5 could not close (its last flush failed on a full disk) stays open in the library,
+    which then crashes the interpreter at exit (a segmentation fault). Truncating the temporary
+    file first gives back its space, so that the close's flush of the pending metadata succeeds;
+    the file is deleted afterwards in any case.
+    """
+    try:
+        os.truncate(tmp, 0)
+    except OSError:
+        pass
+    try:
+        h5.close()
+    except Exception:  # nothing more can be done; the error that brought us here is raised
+        pass
+
+
+def _fill(h5, layout, ds, ids, missing, frames, bins, fill, npatches, mode, seed, params):
+    import h5py
+
+    total = len(ids) * npatches
+    feats = h5.create_dataset("features", shape=(total, frames, bins, 1), dtype="f4",
+                              chunks=(1, frames, bins, 1))
+    index = np.array([i for i in ids for _ in range(npatches)], dtype=object)
+    h5.create_dataset("index", data=index, dtype=h5py.string_dtype())
+    h5.attrs["params"] = json.dumps(params)
+    h5.attrs["missing"] = json.dumps(missing)
+    block = np.empty((min(_WRITE_BLOCK, total), frames, bins), dtype=np.float32)
+    filled, written = 0, 0
+    for item_id in ids:
+        path = layout.spectrogram(ds, item_id)
+        try:
+            spec = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
+            raise DataMismatch(f"{path}: unreadable spectrogram ({exc}); delete it and run "
+                               f"{layout.cli('spectrograms', ds)} again") from None
+        if spec.ndim != 2 or spec.shape[1] != bins or spec.shape[0] < 1:
+            raise DataMismatch(f"{path}: spectrogram of shape {spec.shape}, expected "
+                               f"(frames, {bins})")
+        for patch in item_patches(spec, item_id, frames, npatches, mode, seed, fill):
+            block[filled] = patch
+            filled += 1
+            if filled == block.shape[0]:
+                feats[written:written + filled] = block[:filled, :, :, np.newaxis]
+                written, filled = written + filled, 0
+    if filled:
+        feats[written:written + filled] = block[:filled, :, :, np.newaxis]

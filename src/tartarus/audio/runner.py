@@ -10,13 +10,16 @@ Output, under ``layout.spectrograms_dir(ds)``:
 Work is spread over ``n_jobs`` worker processes (joblib) in chunks of files; each worker decodes,
 computes and writes its own files, and gets the filterbank or CQT kernels from the parent, so no
 worker builds them again. A bad file is listed and skipped, and the run goes on; so is a file whose
-extension is not in the entry's ``audio_ext`` (when that list is not empty). A rerun resumes:
+extension is not in the entry's ``audio_ext`` (when that list is not empty). A full disk (or any
+:class:`~tartarus.errors.OutputError`) is not a bad file: it stops the run at once, from any worker,
+and blames no input. A rerun resumes:
 items whose ``.npy`` exists are not recomputed, provided ``params.json`` holds the current
 parameters (otherwise an error asks to delete the folder or pass ``overwrite=True``).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import fileio
-from ..errors import AudioError, ConfigError, DataMismatch, MissingInput
+from ..errors import AudioError, ConfigError, DataMismatch, MissingInput, OutputError
 from . import decode, features
 
 
@@ -113,7 +116,8 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
         _clear(out_dir, params_path, errors_path)
     else:
         _check_params(layout, ds, out_dir, params_path, params)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    fileio.make_dirs(out_dir)
+    fileio.remove_stale_temps(out_dir)  # a killed run's half-written spectrograms
     if not params_path.exists():
         fileio.write_json(params_path, params)
 
@@ -276,9 +280,13 @@ def _process_one(item_id, audio, target, plan):
         spec = features.compute(y, plan)
         fileio.save_npy(target, spec)
         return item_id, audio, True, y.shape[0] / plan.sr
+    except OutputError:  # a full disk is no fault of the file: it ends the run, in a worker too
+        raise
     except AudioError as exc:
         return item_id, audio, False, _reason(exc, audio)
     except Exception as exc:  # one bad file must not end the run
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(target, exc.errno) from None  # e.g. a decoder's scratch file
         return item_id, audio, False, _reason(exc, audio, prefix=f"{type(exc).__name__}: ")
 
 

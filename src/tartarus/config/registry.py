@@ -70,12 +70,18 @@ def _deep_merge(base, diff):
 
 
 def _read_toml(path):
-    """``{name: entry table}`` of a TOML file; ConfigError naming the file if it is not valid."""
+    """``{name: entry table}`` of a TOML file; ConfigError naming the file if it is not valid
+    (not UTF-8, not TOML, not readable)."""
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes the whole file as UTF-8 first
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     for name, entry in doc.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"{path}: top-level key {name!r} must be a table [{name}]")
@@ -93,25 +99,40 @@ class Registry:
     experiments_dir : the folder of experiment TOML files (default: :func:`default_experiments_dir`).
     data_root : a data root whose ``datasets.toml`` (if present) adds dataset entries; an entry there
         replaces the package's entry of the same name as a whole. None: the package's entries only.
+    skip_unreadable : a TOML file that cannot be read (not UTF-8, not TOML) is a ConfigError naming
+        it (default), or, when True, left out and its error kept in ``unreadable`` (``tartarus list``
+        lists the rest and warns about each; a command that resolves entries refuses to start, since
+        the file might hold the entry it asks for, or a second definition of it).
     """
 
-    def __init__(self, experiments_dir=None, data_root=None):
+    def __init__(self, experiments_dir=None, data_root=None, skip_unreadable=False):
         self.dir = Path(experiments_dir) if experiments_dir else default_experiments_dir()
         if not self.dir.is_dir():
             raise ConfigError(f"experiments folder not found: {self.dir} (set --experiments or ${EXPERIMENTS_ENV})")
         self.user_datasets_file = DataLayout(data_root).datasets_file() if data_root is not None else None
         self._experiments = {}  # name -> (raw dict, source file)
         self._datasets = {}
+        self.unreadable = []  # ConfigErrors of the files left out (skip_unreadable)
+
+        def read(path):
+            try:
+                return _read_toml(path)
+            except ConfigError as exc:
+                if not skip_unreadable:
+                    raise
+                self.unreadable.append(exc)
+                return {}
+
         for path in sorted(self.dir.glob("*.toml")):
             target = self._datasets if path.name == DATASETS_FILE else self._experiments
-            for name, entry in _read_toml(path).items():
+            for name, entry in read(path).items():
                 if name in self._experiments or name in self._datasets:
                     other = (self._experiments.get(name) or self._datasets.get(name))[1]
                     raise ConfigError(f"entry {name!r} is defined twice: in {other} and in {path}")
                 target[name] = (entry, path)
         if self.user_datasets_file is not None and self.user_datasets_file.is_file():
             path = self.user_datasets_file
-            for name, entry in _read_toml(path).items():
+            for name, entry in read(path).items():
                 if name in self._experiments:
                     raise ConfigError(f"{path}: dataset {name!r} has the name of the experiment in "
                                       f"{self._experiments[name][1]}: rename the dataset")

@@ -8,6 +8,7 @@ Keys keep the names of the original Tartarus configs (``dataset.fact``, ``traini
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,8 +51,64 @@ def _choice(default, choices, **kw):
     return field(default=default, metadata={"choices": choices, **kw})
 
 
-def _required():
-    return field(default=None, metadata={"required": True})
+def _required(**kw):
+    return field(default=None, metadata={"required": True, **kw})
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key allows: an interval, each end closed or open, less ``exclude``.
+
+    An infinite end is always open, and NaN is never in range. ``note`` says what special values
+    mean (``0 = no block``); a tuple key's range holds for each of its elements.
+    """
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+    exclude: tuple = ()
+    note: str = ""
+
+    def __contains__(self, value):
+        if value != value or value in self.exclude:  # NaN
+            return False
+        above = value > self.lo if self.lo_open or math.isinf(self.lo) else value >= self.lo
+        below = value < self.hi if self.hi_open or math.isinf(self.hi) else value <= self.hi
+        return above and below
+
+    def __str__(self):
+        def end(x):
+            return ("-inf" if x < 0 else "inf") if math.isinf(x) else (f"{x:g}" if isinstance(x, float) else str(x))
+        text = (("(" if self.lo_open or math.isinf(self.lo) else "[") + f"{end(self.lo)}, {end(self.hi)}"
+                + (")" if self.hi_open or math.isinf(self.hi) else "]"))
+        if self.exclude:
+            text += " except " + ", ".join(map(str, self.exclude))
+        return text + (f" ({self.note})" if self.note else "")
+
+    def check(self, value, where):
+        """Raise one ConfigError naming ``where``, this range and ``value`` (element-wise for a tuple)."""
+        values = value if isinstance(value, tuple) else (value,)
+        bad = [v for v in values if v not in self]
+        if bad:
+            what = f"element {bad[0]!r} of {list(value)!r}" if isinstance(value, tuple) else repr(value)
+            raise ConfigError(f"{where}: {what} is out of range; allowed: {str(self)}")
+
+
+def ranged(ge=None, gt=None, le=None, lt=None, exclude=(), note=""):
+    """A :class:`Range` from bounds named like pydantic's: ``ranged(ge=0, lt=1)`` is [0, 1)."""
+    return Range(lo=-math.inf if ge is None and gt is None else (gt if ge is None else ge),
+                 hi=math.inf if le is None and lt is None else (lt if le is None else le),
+                 lo_open=ge is None, hi_open=le is None, exclude=tuple(exclude), note=note)
+
+
+def _ranged(default, **bounds):
+    """A numeric field with its allowed range (see :func:`ranged`), checked by :func:`build_section`."""
+    return field(default=default, metadata={"range": ranged(**bounds)})
+
+
+def range_of(cls, key):
+    """The :class:`Range` of ``cls.key`` (None when the key has none)."""
+    return next((f.metadata.get("range") for f in dataclasses.fields(cls) if f.name == key), None)
 
 
 @dataclass
@@ -59,9 +116,9 @@ class DatasetSection:
     """Which data an experiment reads: ``y_{set}_{fact}_{dim}_{dataset}`` and its inputs."""
     dataset: Optional[str] = _required()
     fact: str = "class"
-    dim: Optional[int] = _required()
-    npatches: int = 1
-    window: float = 15.0
+    dim: Optional[int] = _required(range=ranged(ge=1))
+    npatches: int = _ranged(1, ge=1)
+    window: float = _ranged(15.0, gt=0)  # seconds
     evaluation: str = _choice("multiclass", EVALUATIONS)
     nsamples: str = "all"  # "all", or N: train on the first N train items (items_index order)
     # what the model reads, as the seed's flags; None = what the architecture and the input suffixes
@@ -75,50 +132,51 @@ class DatasetSection:
 
 @dataclass
 class TrainingSection:
-    n_epochs: int = 100
-    n_minibatch: int = 32
+    n_epochs: int = _ranged(100, ge=1)
+    n_minibatch: int = _ranged(32, ge=1)
     loss_func: str = _choice("categorical_crossentropy", LOSSES)
     optimizer: str = _choice("adam", OPTIMIZERS)
-    learning_rate: float = 1e-3
-    decay: float = 0.0
-    momentum: float = 0.9
+    learning_rate: float = _ranged(1e-3, gt=0)
+    decay: float = _ranged(0.0, ge=0, note="0 = constant rate")
+    momentum: float = _ranged(0.9, ge=0, le=1)
     nesterov: bool = False
     early_stopping: bool = True
     # the seed's protocol: stop after `patience` epochs without improvement of `monitor` ("auto":
     # val accuracy for a softmax head, val loss otherwise), keep the last epoch's weights
-    patience: int = 4
+    patience: int = _ranged(4, ge=1, note="early_stopping = false turns stopping off")
     monitor: str = _choice("auto", MONITORS)
     restore_best: bool = False  # true: keep the weights of the best epoch instead of the last
-    validation: float = 0.1
-    test: float = 0.1  # val_split "seed": share of the train items after the val share, left unused
+    validation: float = _ranged(0.1, ge=0, lt=1)
+    # val_split "seed": share of the train items after the val share, left unused
+    test: float = _ranged(0.1, ge=0, lt=1)
     val_from_file: bool = True
     val_split: str = _choice("seed", VAL_SPLITS)  # val_from_file = false: "seed" sequential, "random" hold-out
     normalize_y: bool = False
-    random_seed: int = 1234
+    random_seed: int = _ranged(1234, ge=0)
 
 
 @dataclass
 class CnnSection:
     """Architecture hyper-parameters; each builder reads the keys it knows."""
     architecture: str = "1"
-    n_filters_1: int = 256
-    n_filters_2: int = 512
-    n_filters_3: int = 0
-    n_filters_4: int = 0
-    n_filters_5: int = 0
-    n_kernel_1: tuple[int, int] = (4, 96)
-    n_kernel_2: tuple[int, int] = (4, 1)
-    n_kernel_3: tuple[int, int] = (4, 1)
-    n_kernel_4: tuple[int, int] = (1, 1)
-    n_kernel_5: tuple[int, int] = (1, 1)
-    n_pool_1: tuple[int, int] = (4, 1)
-    n_pool_2: tuple[int, int] = (4, 1)
-    n_pool_3: tuple[int, int] = (4, 1)
-    n_pool_4: tuple[int, int] = (1, 1)
-    n_pool_5: tuple[int, int] = (1, 1)
-    dropout_factor: float = 0.5
-    n_dense: int = 0
-    n_dense_2: int = 0
+    n_filters_1: int = _ranged(256, ge=0, note="0 = block absent")
+    n_filters_2: int = _ranged(512, ge=0, note="0 = block absent")
+    n_filters_3: int = _ranged(0, ge=0, note="0 = block absent")
+    n_filters_4: int = _ranged(0, ge=0, note="0 = block absent")
+    n_filters_5: int = _ranged(0, ge=0, note="0 = block absent")
+    n_kernel_1: tuple[int, int] = _ranged((4, 96), ge=1)
+    n_kernel_2: tuple[int, int] = _ranged((4, 1), ge=1)
+    n_kernel_3: tuple[int, int] = _ranged((4, 1), ge=1)
+    n_kernel_4: tuple[int, int] = _ranged((1, 1), ge=1)
+    n_kernel_5: tuple[int, int] = _ranged((1, 1), ge=1)
+    n_pool_1: tuple[int, int] = _ranged((4, 1), ge=1)
+    n_pool_2: tuple[int, int] = _ranged((4, 1), ge=1)
+    n_pool_3: tuple[int, int] = _ranged((4, 1), ge=1)
+    n_pool_4: tuple[int, int] = _ranged((1, 1), ge=1)
+    n_pool_5: tuple[int, int] = _ranged((1, 1), ge=1)
+    dropout_factor: float = _ranged(0.5, ge=0, lt=1)
+    n_dense: int = _ranged(0, ge=0, note="0 = no dense layer")
+    n_dense_2: int = _ranged(0, ge=0, note="0 = no dense layer")
     activation: str = _choice("relu", ACTIVATIONS)
     final_activation: str = _choice("linear", ACTIVATIONS)
     batch_norm: bool = False
@@ -128,38 +186,40 @@ class CnnSection:
     dense_activations: tuple[str, ...] = ()
     dropout_before_dense: bool = False
     # text CNN (architecture 4), with the seed's names
-    sequence_length: int = 500
-    embedding_dim: int = 300
-    filter_sizes: tuple[int, ...] = (2, 3)
-    num_filters: int = 150
-    dropout_prob: tuple[float, float] = (0.5, 0.8)  # after the embedding, after the hidden dense layer
-    vocab_size: int = 0  # rows of a random embedding, when no word2vec matrix is given
+    sequence_length: int = _ranged(500, ge=1)
+    embedding_dim: int = _ranged(300, ge=1)
+    filter_sizes: tuple[int, ...] = _ranged((2, 3), ge=1)
+    num_filters: int = _ranged(150, ge=1)
+    # after the embedding, after the hidden dense layer
+    dropout_prob: tuple[float, float] = _ranged((0.5, 0.8), ge=0, lt=1)
+    # rows of a random embedding, when no word2vec matrix is given
+    vocab_size: int = _ranged(0, ge=0, note="0 = from the word2vec matrix")
     embedding_trainable: bool = True  # false: the seed's CNN-static
     # kernel initialisation of the seed's architectures (models/audio_cnn.py kernel_init): "uniform" is
     # the seed's U(-0.05, 0.05) on the layers it initialised so; "glorot_uniform" is Keras' default
     init: str = _choice("glorot_uniform", INITS)
     # recurrent layers (architectures 5 and 41): sizes of the stacked GRUs (5) or LSTMs (41);
     # () = the architecture's own, the seed's (32, 32) GRUs for 5 and one 2048-unit LSTM for 41
-    rnn_units: tuple[int, ...] = ()
-    rnn_dropout: float = 0.3  # dropout after the last GRU (architecture 5; Choi's CRNN uses 0.3)
+    rnn_units: tuple[int, ...] = _ranged((), ge=1)
+    rnn_dropout: float = _ranged(0.3, ge=0, lt=1)  # dropout after the last GRU (architecture 5; Choi's CRNN uses 0.3)
 
 
 @dataclass
 class PredictingSection:
     aggregation: str = _choice("mean", AGGREGATIONS)
-    trim_coeff: float = 0.15
+    trim_coeff: float = _ranged(0.15, ge=0, lt=0.5)  # share trimmed from each end
 
 
 @dataclass
 class EvaluatingSection:
-    map_k: int = 500
+    map_k: int = _ranged(500, ge=1)
     # recommendation: "tartarus" counts users with a held-out item, "seed" every user (0 without one),
     # "both" reports the two (docs/metrics.md)
     protocol: str = _choice("tartarus", ("tartarus", "seed", "both"))
     # multilabel P/R/F: F1-maximising thresholds chosen on val per class, one for all classes (the
     # seed's scripts/threshold.py rule), or `threshold` for every class
     thresholds: str = _choice("per_class", ("per_class", "global", "fixed"))
-    threshold: float = 0.5
+    threshold: float = _ranged(0.5)  # any finite score
 
 
 @dataclass
@@ -195,33 +255,34 @@ class DatasetEntry:
     index_file: str = ""
     audio_ext: tuple[str, ...] = ()  # extensions decoded (without dot); () = any; others are listed as failed
     spectrogram_type: str = _choice("mel", SPECTROGRAMS)
-    resample_sr: int = 22050
-    hop: int = 1024
-    n_fft: int = 2048
-    n_mels: int = 96
-    cqt_bins: int = 96
-    bins_per_octave: int = 12
-    fmin: float = 32.70319566257483
+    resample_sr: int = _ranged(22050, ge=1)  # Hz
+    hop: int = _ranged(1024, ge=1)
+    n_fft: int = _ranged(2048, ge=1)
+    n_mels: int = _ranged(96, ge=1)
+    cqt_bins: int = _ranged(96, ge=1)
+    bins_per_octave: int = _ranged(12, ge=1)
+    fmin: float = _ranged(32.70319566257483, gt=0)  # Hz
     log: bool = True
     db_ref: str = "1.0"  # dB reference power: a number, or "max" (each track's own maximum, the seed's)
-    top_db: float = 0.0  # clip each track at (its max - top_db) dB; 0 = no clipping (the seed: 80)
-    num_process: int = 1
-    npatches: int = 1
-    window: float = 15.0
+    # clip each track at (its max - top_db) dB; 0 = no clipping (the seed: 80)
+    top_db: float = _ranged(0.0, ge=0, note="0 = no clipping")
+    num_process: int = _ranged(1, exclude=(0,), note="-1 = every core, -2 all but one ...")
+    npatches: int = _ranged(1, ge=1)
+    window: float = _ranged(15.0, gt=0)  # seconds
     patch_mode: str = _choice("random", PATCH_MODES)
-    seed: int = 0
+    seed: int = _ranged(0, ge=0)
     # text features (tartarus text vsm|w2v|d2v): defaults of the command-line options, the seed's
     # load_vsm.py / load_w2v.py values (tartarus's earlier ones: max_df 0.9, no word or feature limit,
     # skip-gram for 20 epochs)
-    max_df: float = 0.5
-    min_df: int = 1
-    max_features: int = 10000  # 0: no limit
-    n_words: int = 300  # vsm: the first words of each text that count; 0: all
-    sequence_length: int = 500
-    embedding_dim: int = 300
-    w2v_epochs: int = 5  # gensim's default
+    max_df: float = _ranged(0.5, gt=0, le=1)  # a share of the train texts
+    min_df: int = _ranged(1, ge=0)  # a number of train texts (0 and 1 keep every term)
+    max_features: int = _ranged(10000, ge=0, note="0 = no limit")
+    n_words: int = _ranged(300, ge=0, note="0 = all")  # vsm: the first words of each text that count
+    sequence_length: int = _ranged(500, ge=1)
+    embedding_dim: int = _ranged(300, ge=1)
+    w2v_epochs: int = _ranged(5, ge=1)  # gensim's default
     w2v_skipgram: bool = False  # false: CBOW, as the seed
-    d2v_dim: int = 40
+    d2v_dim: int = _ranged(40, ge=1)
     description: str = ""
     base: str = ""
 
@@ -342,6 +403,9 @@ def build_section(cls, values, where, drop_removed=False):
             choices = f.metadata.get("choices")
             if choices and kwargs[name] not in choices:
                 raise ConfigError(f"{where}.{name}: {kwargs[name]!r} is not one of {', '.join(choices)}")
+            allowed = f.metadata.get("range")
+            if allowed is not None and kwargs[name] is not None:
+                allowed.check(kwargs[name], f"{where}.{name}" if where else name)
     obj = cls(**kwargs)
     for name, f in fields.items():
         if f.metadata.get("required") and getattr(obj, name) is None:

@@ -542,7 +542,7 @@ def _existing_report(layout):
 def load_split(layout, set_, dataset=DATASET):
     """``(ids, y)`` of one split, checked to line up (a helper for tests and examples)."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    ids = fileio.read_lines(layout.require(layout.items_index(set_, dataset), layout.cli("dummy-data")))
+    ids = fileio.read_items_index(layout.require(layout.items_index(set_, dataset), layout.cli("dummy-data")))
     n_classes = len(fileio.read_lines(layout.genre_labels(dataset)))
     y = fileio.load_npy(layout.y(set_, FACT, n_classes, dataset))
     if len(ids) != len(y):

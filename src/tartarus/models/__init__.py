@@ -246,9 +246,39 @@ def check_input_shapes(model, shapes, source="the inputs"):
                                f"{got}{hint}")
 
 
-def load_model(path):
-    """Load a saved ``.keras`` model in safe mode (no arbitrary code)."""
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+def load_model(path, compile=False):
+    """Load a saved ``.keras`` model in safe mode (no arbitrary code is ever run).
+
+    compile : restore the optimizer and loss too (a checkpoint to resume from); default False.
+    Errors name the file, in one line: MissingInput if it is absent; DataMismatch if it is not a
+    whole ``.keras`` archive (empty or truncated: Keras itself would say "File not found"), if safe
+    mode refuses it because it holds Python code (a ``Lambda`` layer, a custom function), or for
+    whatever else Keras could not read in it.
+    """
+    import re
+    import zipfile
+    from pathlib import Path
+
+    from ..errors import DataMismatch, MissingInput, TartarusError
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInput(path, what="model file")
+    if not zipfile.is_zipfile(path):
+        raise DataMismatch(f"{path}: cannot load it as a .keras model: it is empty, truncated or not a .keras "
+                           f"(zip) archive; retrain the model")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=compile)
+    except TartarusError:
+        raise
+    except Exception as exc:  # Keras raises ValueError, TypeError, KeyError ... with long texts
+        text = str(exc)
+        if "safe_mode" in text or "arbitrary code" in text:
+            layer = re.search(r"`(\w+)` layer", text)
+            held = f"a {layer.group(1)} layer" if layer else "e.g. a Lambda layer"
+            raise DataMismatch(f"{path}: refused: the model holds Python code ({held}), and tartarus loads models "
+                               f"in safe mode only, never running code from a file") from None
+        reason = (text.strip().splitlines() or [type(exc).__name__])[0]
+        raise DataMismatch(f"{path}: cannot load it as a .keras model: {reason}") from None
 
 
 __all__ = ["ARCHITECTURES", "Architecture", "build_model", "check_input_shapes", "get_architecture",

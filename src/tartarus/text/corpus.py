@@ -77,7 +77,7 @@ def read_texts(layout, ds, set_):
     - text files listed but absent: MissingInput naming the first few ids and their paths.
     """
     ids_path = layout.require(layout.items_index(set_, ds), what=f"items index of {ds} {set_}")
-    item_ids = fileio.read_lines(ids_path)
+    item_ids = fileio.read_items_index(ids_path)
     files = read_text_index(layout, ds)
     unlisted = [i for i in item_ids if i not in files]
     if unlisted:

@@ -214,7 +214,7 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
     split_ids = {}
     for set_ in sets:
         ids_path = layout.require(layout.items_index(set_, ds), what=f"items index of {ds} {set_}")
-        ids = fileio.read_lines(ids_path)
+        ids = fileio.read_items_index(ids_path)
         untagged = [i for i in ids if not documents.get(i)]
         if untagged:
             raise DataMismatch(f"{len(untagged)} item(s) of {ds} {set_} have no tags in {source}: {_few(untagged)}")

@@ -8,6 +8,8 @@ architecture 1 (dummy_audio's settings) for the same number of epochs three ways
   hdf5-auto : what training does by default: the HDF5 set loaded whole when it fits in memory,
               handed to Keras as arrays (tartarus.train.fit_arguments)
   hdf5-stream : our PatchDataset forced to stream, shuffled reads from the file every batch
+  epoch-loop  : hdf5-auto trained as tartarus.train does it: one fit per epoch, each seeded from
+              (random_seed, epoch) so that a resumed run repeats the uninterrupted one
 and prints samples per second (best of rotating rounds) and the ratios to the reference
 (target: at least 0.9).
 """
@@ -29,7 +31,7 @@ import numpy as np  # noqa: E402
 from tartarus.config import Registry  # noqa: E402
 from tartarus.inputs import PatchDataset  # noqa: E402
 from tartarus.models import build_model  # noqa: E402
-from tartarus.train import compile_model, fit_arguments  # noqa: E402
+from tartarus.train import _OneEpoch, compile_model, epoch_seed, fit_arguments, seed_epoch  # noqa: E402
 
 
 def make_file(path, n_items, frames=322, bins=96, seed=0):
@@ -55,6 +57,26 @@ def timed_fit(exp, data, epochs, **fit_kw):
     return time.perf_counter() - start
 
 
+def timed_epoch_loop(exp, dataset, epochs):
+    """``timed_fit`` with train.run's epoch loop: a seeded fit per epoch on this epoch's row order."""
+    keras.utils.set_random_seed(0)
+    model = build_model(exp.cnn, (322, 96, 1), 3)
+    compile_model(model, exp)
+    feed = fit_arguments(dataset)
+
+    def one_epoch(epoch, total):
+        seed_epoch(model, dataset, 0, epoch)
+        rows = dataset.order
+        model.fit(x=feed["x"][rows], y=feed["y"][rows], batch_size=feed["batch_size"], shuffle=False,
+                  epochs=total, initial_epoch=epoch, callbacks=[_OneEpoch(epoch_seed(0, epoch))], verbose=0)
+
+    one_epoch(0, 1)  # warm-up, as in timed_fit
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        one_epoch(epoch, epochs + 1)
+    return time.perf_counter() - start
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=512)
@@ -74,12 +96,13 @@ def main():
                                            **fit_arguments(PatchDataset(path, y, ids, args.batch, seed=0))),
             "hdf5-stream": lambda: timed_fit(exp, (PatchDataset(path, y, ids, args.batch, seed=0, in_memory=False),),
                                              args.epochs),
+            "epoch-loop": lambda: timed_epoch_loop(exp, PatchDataset(path, y, ids, args.batch, seed=0), args.epochs),
         }
         # rounds in rotating order, best time of each feed: the machine is shared and noisy
         best = {name: float("inf") for name in feeds}
         names = list(feeds)
         for r in range(args.rounds):
-            for name in names[r % 3:] + names[:r % 3]:
+            for name in names[r % len(names):] + names[:r % len(names)]:
                 best[name] = min(best[name], feeds[name]())
     print(f"backend {keras.backend.backend()}, {args.items} patches of 322x96, batch {args.batch}, "
           f"{args.epochs} epochs, best of {args.rounds} rounds")

@@ -593,6 +593,7 @@ def _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_
         train_set = make_dataset(train, experiment, shuffle=True, seed=training.random_seed)
         train_feed = fit_arguments(train_set)
         val_feed = fit_arguments(make_dataset(val, experiment, shuffle=False, seed=0)) if val else None
+        val_data = val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed else val_feed["x"])
         if keras.backend.backend() != "tensorflow":
             # build the loss and metrics on one batch first: fit would peek at the PyDataset for it,
             # which on JAX and torch shifts the batches of a model's first fit (a resume's included)
@@ -605,9 +606,7 @@ def _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_
             if "y" in feed:  # in-memory arrays in this epoch's order: Keras' own shuffle draws from the
                 rows = train_set.order  # global RNG once more in a model's first fit (JAX, torch)
                 feed = {**feed, "x": feed["x"][rows], "y": feed["y"][rows], "shuffle": False}
-            model.fit(**feed, validation_data=val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed
-                                                                 else val_feed["x"]),
-                      epochs=training.n_epochs, initial_epoch=epoch,
+            model.fit(**feed, validation_data=val_data, epochs=training.n_epochs, initial_epoch=epoch,
                       callbacks=[checkpoint, _OneEpoch(epoch_seed(training.random_seed, epoch))],
                       verbose=2 if verbose else 0)
             if checkpoint.stopped:

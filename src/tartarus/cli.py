@@ -14,7 +14,7 @@ import warnings
 
 # nothing here imports Keras or TensorFlow: main() quiets their start-up first (tartarus.quiet)
 from .errors import ConfigError, TartarusError  # noqa: E402
-from .config.schema import DatasetEntry, PredictingSection, TrainingSection, range_of, ranged  # noqa: E402
+from .config.schema import PROTOCOL_CHOICES, DatasetEntry, PredictingSection, TrainingSection, range_of, ranged  # noqa: E402
 from .layout import SETS, DataLayout  # noqa: E402
 from .quiet import quiet_backend, verbose_requested  # noqa: E402
 
@@ -363,7 +363,7 @@ def build_parser():
     p = add("evaluate", cmd_evaluate, "evaluate a trained model and write results/")
     p.add_argument("model")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
-    p.add_argument("--protocol", choices=("tartarus", "seed", "both"),
+    p.add_argument("--protocol", choices=PROTOCOL_CHOICES,
                    help="recommendation: count only users with a held-out item (tartarus), every user with "
                         "0 for those without one (seed, as the published numbers), or both; "
                         "default: the experiment's evaluating.protocol")

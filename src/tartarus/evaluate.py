@@ -14,13 +14,13 @@ import numpy as np
 
 from . import fileio
 from . import metrics as M
+from .config.schema import PROTOCOL_CHOICES, PROTOCOLS
 from .errors import ConfigError, DataMismatch
 
 EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
 RESULTS_COLUMNS = ("model", "experiment", "set", "evaluation", "n_items", "accuracy", "macro_f1",
                    "micro_f1", "roc_auc", "pr_auc", "map@k", "k", "timestamp")
 PRECISION_AT = (1, 3, 5)
-PROTOCOL_CHOICES = ("tartarus", "seed", "both")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -401,7 +401,7 @@ def _protocols(protocol):
     """``evaluating.protocol`` / ``--protocol`` as the ordered protocols to report (first: the headline)."""
     if protocol not in PROTOCOL_CHOICES:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got {protocol!r}")
-    return M.PROTOCOLS if protocol == "both" else (protocol,)
+    return PROTOCOLS if protocol == "both" else (protocol,)
 
 
 def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0,
@@ -446,7 +446,7 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     relevance.eliminate_zeros()
     # users without a trained factor (a zero row: no train interaction) and without a held-out
     # item are no user of the evaluation under either protocol
-    held = np.asarray((relevance > 0).sum(axis=1)).ravel() > 0
+    held = M.relevant_counts(relevance) > 0
     evaluated = np.flatnonzero(held | np.any(users != 0, axis=1))
     if len(evaluated) < len(users):
         relevance, users = relevance[evaluated], users[evaluated]

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import metrics as skm
 
+from .config.schema import PROTOCOLS
 from .errors import DataMismatch
 
 # elements of one dense chunk of rows (float64): 4M elements = 32 MB
@@ -509,13 +510,6 @@ def _hit_chunks(relevance, scores, k, chunk_rows=None, cuts=()):
         yield (rel, *factor_top_hits(scores, rel, start, stop, k, cuts))
 
 
-def _relevant_per_row(rel):
-    if sp.issparse(rel):  # CSR without explicit zeros; count only the positive entries
-        rows = np.repeat(np.arange(rel.shape[0]), np.diff(rel.indptr))
-        return np.bincount(rows[rel.data > 0], minlength=rel.shape[0])
-    return (rel > 0).sum(axis=1)
-
-
 def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
     """AP@k of every row (ml_metrics ``apk``): (n,) float array.
 
@@ -530,7 +524,7 @@ def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
             rel.data = (rel.data > 0).astype(np.float64)
             rel.eliminate_zeros()
         hits = hits > 0
-        n_rel = _relevant_per_row(rel)
+        n_rel = relevant_counts(rel)
         prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
         denom = np.minimum(n_rel, k)
         total = (prec * hits).sum(axis=1)
@@ -545,14 +539,15 @@ def map_at_k(relevance, scores, k=500, chunk_rows=None, skip_empty=False):
     """
     ap = ap_at_k_rows(relevance, scores, k, chunk_rows)
     if skip_empty:
-        rel_rows = _relevant_counts(relevance) > 0
+        rel_rows = relevant_counts(relevance) > 0
         ap = ap[rel_rows]
         if len(ap) == 0:
             return float("nan")
     return float(ap.mean())
 
 
-def _relevant_counts(relevance):
+def relevant_counts(relevance):
+    """Relevant (> 0) entries per row: (n,) ints, for a dense array or a scipy sparse matrix."""
     if sp.issparse(relevance):
         return np.asarray((relevance > 0).sum(axis=1)).ravel()
     return (np.asarray(relevance) > 0).sum(axis=1)
@@ -598,7 +593,6 @@ def ndcg_at_k(relevance, scores, k=10, chunk_rows=None):
 
 # ------------------------------------------------------------------------ recommendation
 RANK_CUTS = (1, 3, 5)  # the seed's cut-offs of P@k, nDCG@k and ADiv@k (its eval.py)
-PROTOCOLS = ("tartarus", "seed")
 
 
 def _seed_ndcg(gains, cut, depth, discount):
@@ -678,7 +672,7 @@ def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartar
     fast = isinstance(scores, FactorScores) and not with_auc  # AUC needs every score in float64
     if fast:
         for rel, top, gains in _hit_chunks(relevance, scores, depth, chunk_rows, cuts=cutoffs):
-            n_rel = _relevant_per_row(rel)
+            n_rel = relevant_counts(rel)
             if seed or n_rel.any():
                 add_top(top, gains, n_rel)
     for _, _, rel, sco in (() if fast else _row_chunks(relevance, scores, chunk_rows)):

@@ -41,6 +41,8 @@ ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh", "elu")  # elu: ar
 AGGREGATIONS = ("mean", "max", "median")
 SPECTROGRAMS = ("mel", "cqt", "stft")
 PATCH_MODES = ("random", "even")
+PROTOCOLS = ("tartarus", "seed")  # recommendation users: with a held-out item / all (0 without)
+PROTOCOL_CHOICES = PROTOCOLS + ("both",)
 MONITORS = ("auto", "val_loss", "val_accuracy", "loss", "accuracy")  # training.monitor
 VAL_SPLITS = ("seed", "random")  # training.val_split
 SCALINGS = ("scalar", "per_bin")  # input standardisation: one mean/std, or one per (frame, bin)
@@ -215,7 +217,7 @@ class EvaluatingSection:
     map_k: int = _ranged(500, ge=1)
     # recommendation: "tartarus" counts users with a held-out item, "seed" every user (0 without one),
     # "both" reports the two (docs/metrics.md)
-    protocol: str = _choice("tartarus", ("tartarus", "seed", "both"))
+    protocol: str = _choice("tartarus", PROTOCOL_CHOICES)
     # multilabel P/R/F: F1-maximising thresholds chosen on val per class, one for all classes (the
     # seed's scripts/threshold.py rule), or `threshold` for every class
     thresholds: str = _choice("per_class", ("per_class", "global", "fixed"))

@@ -102,8 +102,8 @@ def record_trained(layout, model_id, experiment, dataset, suffixes, epochs, best
     row = (model_id, experiment, dataset, ",".join(suffixes) or "-", epochs,
            "" if best_val_loss is None else f"{best_val_loss:.6g}", time.strftime("%Y-%m-%dT%H:%M:%S"))
     path = layout.trained_models()
-    if is_registered(layout, model_id):
-        rows = read_tsv(path)
+    rows = read_tsv(path) if path.exists() else []
+    if any(r[0] == model_id for r in rows[1:]):
         write_tsv(path, [rows[0]] + [row if r[0] == model_id else r for r in rows[1:]])
     else:
         append_tsv_row(path, TRAINED_HEADER, row)

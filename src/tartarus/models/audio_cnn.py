@@ -80,22 +80,17 @@ def conv_block(x, i, filters, kernel, pool, activation, dropout, batch_norm=Fals
     return layers.Dropout(dropout, name=f"dropout_{i}")(x)
 
 
-def seed_hidden_dense(x, cnn, order=("act", "dropout")):
+def seed_hidden_dense(x, cnn):
     """Hidden layers of the seed's Sequential models: ``fc_i`` (Dense), ``dense_i`` (activation),
     ``dropout_dense_i``, for ``i`` = 1 (``n_dense``) and 2 (``n_dense_2``) when > 0.
 
-    ``order``: the seed's architecture 4 put the dropout before the activation
-    (``("dropout", "act")``); both orders compute the same (dropout scales by a positive constant).
-    ``dense_i`` is always the activated hidden representation.
+    ``dense_i`` is the activated hidden representation.
     """
     for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1):
         if units and units > 0:
             x = layers.Dense(units, kernel_initializer=kernel_init(cnn), name=f"fc_{i}")(x)
-            for step in order:
-                if step == "act":
-                    x = layers.Activation(cnn.activation, name=f"dense_{i}")(x)
-                else:
-                    x = layers.Dropout(cnn.dropout_factor, name=f"dropout_dense_{i}")(x)
+            x = layers.Activation(cnn.activation, name=f"dense_{i}")(x)
+            x = layers.Dropout(cnn.dropout_factor, name=f"dropout_dense_{i}")(x)
     return x
 
 

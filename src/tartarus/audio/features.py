@@ -334,12 +334,15 @@ def to_db(spec_db, db_ref=1.0, top_db=0.0):
     """
     if spec_db.size == 0:
         return spec_db
+    peak = None
     if db_ref == "max":
         spec_db -= spec_db.max()  # 10 log10 is monotonic: the peak in dB is the peak power's
+        peak = np.float32(0.0)  # x - max(x) is exactly 0 at the peak: no second pass for top_db
     elif db_ref != 1.0:
         spec_db -= np.float32(10.0 * math.log10(max(float(db_ref), AMIN)))
     if top_db:
-        np.maximum(spec_db, spec_db.max() - np.float32(top_db), out=spec_db)
+        peak = spec_db.max() if peak is None else peak
+        np.maximum(spec_db, peak - np.float32(top_db), out=spec_db)
     return spec_db
 
 

@@ -383,3 +383,11 @@ def test_super_mp3_cqt(tmp_path):
     assert abs(s.shape[0] - 30 * SR / e.hop) < 10  # ~30 s of frames
     assert not np.isnan(s).any()
     assert s.max() > -30 and s.min() >= features.SILENCE_DB - 1e-3
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, True])
+def test_runner_refuses_a_bad_n_jobs_before_writing(tmp_path, n_jobs):
+    layout, _ = make_dataset(tmp_path, n_good=1, bad=False, seconds=0.5)
+    with pytest.raises(ConfigError, match=rf"n_jobs must be a non-zero integer .*got {n_jobs!r}"):
+        runner.compute_spectrograms(layout, entry("mel"), n_jobs=n_jobs, progress=False)
+    assert not layout.spectrograms_dir("T").exists()

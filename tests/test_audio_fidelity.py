@@ -18,7 +18,7 @@ from tartarus.inputs import PatchDataset, feature_layout, feature_stats, iter_pa
 from tartarus.layout import SETS, DataLayout
 from tartarus.models.layers import Standardize
 from tartarus.predict import predict, track_patches
-from tartarus.train import run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
 from tests.conftest import run_on_backend
 
 SR = 22050

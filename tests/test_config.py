@@ -104,3 +104,14 @@ def test_overrides_are_validated(tmp_path):
         reg.experiment("e", ["n_epochs=3"])
     with pytest.raises(ConfigError, match="training.optimizer: .* is not one of"):
         reg.experiment("e", ["training.optimizer=__import__('os').system('echo hi')"])
+
+
+def test_map_k_is_one_constant():
+    # MAP@k's cut-off was 10 in some functions and 500 in others: one default now, the config's
+    import inspect
+    from tartarus import evaluate, metrics
+    from tartarus.config.schema import MAP_K, EvaluatingSection
+    assert EvaluatingSection().map_k == MAP_K == 500
+    for func in (metrics.average_precision_at_k, metrics.ap_at_k_rows, metrics.map_at_k, metrics.ranking_reports,
+                 metrics.ranking_report, evaluate.evaluate_scores):
+        assert inspect.signature(func).parameters["k"].default == MAP_K, func.__name__

@@ -189,7 +189,7 @@ def _modes(paths):
 
 @pytest.mark.parametrize("mask", [0o022, 0o002])
 def test_outputs_get_the_umask_mode(tmp_path, mask, experiments_dir):
-    from tartarus.train import run
+    from tartarus.pipeline import run_experiment as run
     from .conftest import write_tiny_dataset
 
     old = os.umask(mask)
@@ -233,7 +233,7 @@ def killed_writer(target, suffix=None):
 
 
 def test_killed_runs_temporaries_are_removed_by_the_next_run(tmp_path, experiments_dir):
-    from tartarus.train import run
+    from tartarus.pipeline import run_experiment as run
     from .conftest import write_tiny_dataset
 
     root = tmp_path / "data"

@@ -7,10 +7,11 @@ import pytest
 import soundfile as sf
 
 from tartarus import fileio
-from tartarus.datasets import DUMMY, DUMMY_CLASSES, generate_dummy, load_split, plan_dummy
+from tartarus.datasets import DUMMY, DUMMY_CLASSES, generate_dummy, plan_dummy
 from tartarus.datasets.dummy import CLASS_TAGS, CLASS_WORDS, SHARED_WORDS, WEAK_TEXT_DECOY_WORDS
 from tartarus.errors import ConfigError
 from tartarus.layout import SETS, DataLayout
+from tests.fixtures import dummy_split
 
 SMALL = dict(n_items=15, n_users=20, clip_seconds=2.0)
 
@@ -72,7 +73,7 @@ def test_splits_targets_and_balance(data):
     assert fileio.read_lines(layout.genre_labels(DUMMY)) == list(DUMMY_CLASSES)
     seen = []
     for set_, n in zip(SETS, (36, 12, 12)):
-        ids, y = load_split(layout, set_)
+        ids, y = dummy_split(layout, set_)
         assert len(ids) == n and y.shape == (n, 3) and y.dtype == np.float32
         np.testing.assert_array_equal(y.sum(axis=1), 1.0)
         np.testing.assert_array_equal(y.sum(axis=0), [n // 3] * 3)  # balanced in every split
@@ -123,7 +124,7 @@ def test_audio_is_learnable(data):
     audio = dict(fileio.read_tsv(layout.audio_index(DUMMY), ncols=2))
 
     def features(set_):
-        ids, y = load_split(layout, set_)
+        ids, y = dummy_split(layout, set_)
         rows = []
         for item in ids:
             x, sr = sf.read(layout.audio_dir / audio[item], dtype="float32")
@@ -178,8 +179,8 @@ def test_text_is_learnable_except_weak_texts(data):
     plan = plan_dummy(0)
     texts = _texts(layout)
     weak = dict(zip(plan.ids, plan.weak_text()))
-    ids_train, y_train = load_split(layout, "train")
-    ids_test, y_test = load_split(layout, "test")
+    ids_train, y_train = dummy_split(layout, "train")
+    ids_test, y_test = dummy_split(layout, "test")
     vectorizer = make_vectorizer()
     x_train = vectorizer.fit_transform([texts[i] for i in ids_train])
     clf = LogisticRegression(C=10, max_iter=2000).fit(x_train, y_train.argmax(axis=1))

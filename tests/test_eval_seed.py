@@ -30,7 +30,7 @@ def reference(rel, scores, k, protocol):
     n_users, n_items = rel.shape
     cutoffs = sorted(set(CUTS) | {k})
     depth = max(cutoffs)
-    sums = {"map": 0.0, **{f"{m}@{c}": 0.0 for m in ("p", "ndcg") for c in cutoffs}}
+    sums = {"map_at_k": 0.0, **{f"{m}@{c}": 0.0 for m in ("p", "ndcg") for c in cutoffs}}
     shown = {c: set() for c in cutoffs}
     counted = 0
     for u in range(n_users):
@@ -39,7 +39,7 @@ def reference(rel, scores, k, protocol):
             continue
         counted += 1
         ranked = list(np.argsort(-scores[u], kind="stable"))[:depth]
-        sums["map"] += M.average_precision_at_k(relevant, ranked, k)
+        sums["map_at_k"] += M.average_precision_at_k(relevant, ranked, k)
         for c in cutoffs:
             top = ranked[:c]
             shown[c].update(top)
@@ -61,7 +61,7 @@ def reference(rel, scores, k, protocol):
 
 def _check(report, ref, k):
     assert report["n_users"] == ref["n_users"]
-    assert report["map"] == pytest.approx(ref["map"], abs=1e-12)
+    assert report["map_at_k"] == pytest.approx(ref["map_at_k"], abs=1e-12)
     for c in sorted(set(CUTS) | {k}):
         at = report["at"][str(c)]
         assert at["precision"] == pytest.approx(ref[f"p@{c}"], abs=1e-12), c
@@ -102,7 +102,7 @@ def test_both_protocols_match_per_user_reference(k):
     _check(alone, refs["seed"], k)
     # the seed's MAP is ours scaled by the share of users with a held-out item
     ratio = refs["tartarus"]["n_users"] / refs["seed"]["n_users"]
-    assert refs["seed"]["map"] == pytest.approx(refs["tartarus"]["map"] * ratio)
+    assert refs["seed"]["map_at_k"] == pytest.approx(refs["tartarus"]["map_at_k"] * ratio)
 
 
 def test_seed_protocol_by_hand():
@@ -112,8 +112,8 @@ def test_seed_protocol_by_hand():
     rep = M.ranking_reports(rel, scores, k=3, cuts=(1, 3), protocols=M.PROTOCOLS)
     # user 0 ranks 0, 1, 3: hits at 2 and 3 -> AP = (1/2 + 2/3) / 2; user 1 ranks 3, 2, 1: no hit in 3
     ap0 = (1 / 2 + 2 / 3) / 2
-    assert rep["tartarus"]["map"] == pytest.approx(ap0 / 2)
-    assert rep["seed"]["map"] == pytest.approx(ap0 / 3)
+    assert rep["tartarus"]["map_at_k"] == pytest.approx(ap0 / 2)
+    assert rep["seed"]["map_at_k"] == pytest.approx(ap0 / 3)
     assert rep["seed"]["at"]["3"]["precision"] == pytest.approx((2 / 3) / 3)
     # seed nDCG@3 of user 0: gains (0, 2, 1) against its sorted self (2, 1, 0)
     seed0 = (2 / np.log2(3) + 1 / 2) / (2 + 1 / np.log2(3))
@@ -142,7 +142,7 @@ def test_factor_scores_sub_cut_offs_are_exact_under_float32_ties():
     fast = M.ranking_reports(rel, M.FactorScores(users, items), k=10, protocols=M.PROTOCOLS, with_auc=False)
     slow = M.ranking_reports(rel, exact, k=10, protocols=M.PROTOCOLS, with_auc=False)
     for name in M.PROTOCOLS:
-        assert fast[name]["at"] == slow[name]["at"] and fast[name]["map"] == slow[name]["map"]
+        assert fast[name]["at"] == slow[name]["at"] and fast[name]["map_at_k"] == slow[name]["map_at_k"]
 
 
 def _rec_layout(tmp_path):
@@ -173,7 +173,7 @@ def test_evaluate_recommendation_reports_both_protocols(tmp_path):
     _check(res["protocols"]["tartarus"], reference(counts, scores, 10, "tartarus"), 10)
     _check(res["protocols"]["seed"], reference(counts[:50], scores[:50], 10, "seed"), 10)
     assert res["protocols"]["seed"]["n_users"] == 50 and res["n_users"] == int((counts.sum(axis=1) > 0).sum())
-    assert res["map"] == res["protocols"]["tartarus"]["map"] > res["protocols"]["seed"]["map"]
+    assert res["map_at_k"] == res["protocols"]["tartarus"]["map_at_k"] > res["protocols"]["seed"]["map_at_k"]
     assert set(res["protocols"]["seed"]["baselines"]) == {"random", "popularity"}
     doc = fileio.read_json(lay.result("model_1", "test"))
     assert doc["protocols"]["seed"]["at"]["5"]["precision"] == res["protocols"]["seed"]["at"]["5"]["precision"]
@@ -181,16 +181,16 @@ def test_evaluate_recommendation_reports_both_protocols(tmp_path):
     assert "protocol seed: 50 users" in text and "nDCG@3" in text and "ADiv@10" in text
     # --protocol overrides the experiment's
     only = evaluate_recommendation(lay, "model_1", "test", exp, write=False, protocol="seed")
-    assert list(only["protocols"]) == ["seed"] and only["map"] == res["protocols"]["seed"]["map"]
+    assert list(only["protocols"]) == ["seed"] and only["map_at_k"] == res["protocols"]["seed"]["map_at_k"]
     with pytest.raises(ConfigError, match="protocol"):
         evaluate_recommendation(lay, "model_1", "test", exp, write=False, protocol="paper")
 
 
 def test_cli_evaluate_passes_protocol(monkeypatch, tmp_path):
-    import tartarus.evaluate as E
+    import tartarus.pipeline as P
     from tartarus.cli import main
     seen = {}
-    monkeypatch.setattr(E, "evaluate_model", lambda layout, model, sets, verbose, protocol: seen.update(
+    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol: seen.update(
         model=model, protocol=protocol))
     main(["evaluate", "model_3", "--protocol", "seed", "--data-dir", str(tmp_path)])
     assert seen == {"model": "model_3", "protocol": "seed"}

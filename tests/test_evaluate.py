@@ -114,7 +114,7 @@ def test_write_results_files_and_table(tmp_path):
     first = dict(zip(rows[0], rows[1]))
     assert first["model"] == "model_1" and first["set"] == "test" and first["evaluation"] == "multiclass"
     assert float(first["accuracy"]) == pytest.approx(4 / 6, abs=1e-4)
-    assert float(first["map@k"]) == pytest.approx(5 / 6, abs=1e-4) and first["k"] == "500"
+    assert float(first["map_at_k"]) == pytest.approx(5 / 6, abs=1e-4) and first["k"] == "500"
     assert dict(zip(rows[0], rows[2]))["model"] == "model_2"
     assert not layout.confusion_plot("model_2", "val").exists()  # multilabel: no confusion matrix
     leftovers = [p.name for p in layout.results_dir.iterdir() if ".tmp" in p.name]

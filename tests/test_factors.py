@@ -1,4 +1,5 @@
-"""Interactions import, the cold-start protocol, ALS and PMI factors (tartarus.factors)."""
+"""Interactions import (tartarus.interactions), the cold-start protocol (tartarus.splits), ALS and PMI
+factors (tartarus.factors) and the stage composed (pipeline.make_factors)."""
 
 import gzip
 import json
@@ -8,10 +9,13 @@ import pytest
 import scipy.sparse as sp
 
 from tartarus import factors as F
+from tartarus import interactions as I
+from tartarus import splits as S
 from tartarus import fileio
 from tartarus.datasets.dummy import generate_dummy
 from tartarus.errors import ConfigError, DataMismatch, MissingInput
 from tartarus.layout import DataLayout
+from tartarus.pipeline import make_factors
 
 DS = "T"
 
@@ -23,7 +27,7 @@ def _write(path, text):
 
 
 def _dense(layout, ds=DS):
-    m, users, items = F.load_interactions(layout, ds)
+    m, users, items = I.load_interactions(layout, ds)
     return m.toarray(), users, items
 
 
@@ -36,7 +40,7 @@ def test_import_lastfm_style_tsv_by_position(tmp_path):
                  "u1\tmbid-b\tBand \"B\", the\t2\n"
                  "\n"
                  "u1\tmbid-a\tArtist A\t4\n")  # a duplicate of line 2: summed
-    report = F.import_interactions(src, layout, DS, item_col=1, count_col=3)
+    report = I.import_interactions(src, layout, DS, item_col=1, count_col=3)
     assert (report.sep, report.header, report.n_records, report.n_duplicates) == ("\t", False, 4, 1)
     m, users, items = _dense(layout)
     assert users == ["u1", "u2"] and items == ["mbid-a", "mbid-b"]  # sorted ids
@@ -46,7 +50,7 @@ def test_import_lastfm_style_tsv_by_position(tmp_path):
     assert json.loads(layout.interactions_params(DS).read_text())["n_interactions"] == 3
 
     # the same file keyed by artist name (the name holds quotes and a comma: TSV has no quoting)
-    F.import_interactions(src, layout, DS, item_col=2, count_col=3, overwrite=True)
+    I.import_interactions(src, layout, DS, item_col=2, count_col=3, overwrite=True)
     _, _, items = _dense(layout)
     assert items == ["Artist A", 'Band "B", the']
 
@@ -54,7 +58,7 @@ def test_import_lastfm_style_tsv_by_position(tmp_path):
     gz = tmp_path / "triplets.txt.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as f:
         f.write("uA\tSOX\t1\nuB\tSOX\t2\nuB\tSOY\t1\n")
-    report = F.import_interactions(gz, layout, "TP")
+    report = I.import_interactions(gz, layout, "TP")
     assert report.sep == "\t"  # sniffed: no .tsv extension
     m, users, items = _dense(layout, "TP")
     np.testing.assert_array_equal(m, [[1, 0], [2, 1]])
@@ -67,24 +71,24 @@ def test_import_csv_by_header_names(tmp_path):
                  'a,t1,"Hello, world",2\n'
                  "b,t2,Plain,1\n"
                  'a,t2,"x",1\n')
-    report = F.import_interactions(src, layout, DS, user_col="listener", item_col="TRACK", count_col="plays")
+    report = I.import_interactions(src, layout, DS, user_col="listener", item_col="TRACK", count_col="plays")
     assert report.header and report.sep == "," and report.columns == {"user": 0, "item": 1, "count": 3}
     m, users, items = _dense(layout)
     assert (users, items) == (["a", "b"], ["t1", "t2"])
     np.testing.assert_array_equal(m, [[2, 1], [0, 1]])
 
     # header auto-detected with positional columns (the count field of line 1 is not a number)
-    report = F.import_interactions(src, layout, DS, item_col=1, count_col=3, overwrite=True)
+    report = I.import_interactions(src, layout, DS, item_col=1, count_col=3, overwrite=True)
     assert report.header and report.n_bad == 0 and report.n_records == 3
 
     with pytest.raises(ConfigError, match="no such column.*listener, track, title, plays"):
-        F.import_interactions(src, layout, DS, user_col="user", overwrite=True)
+        I.import_interactions(src, layout, DS, user_col="user", overwrite=True)
     with pytest.raises(ConfigError, match="header=True"):
-        F.import_interactions(src, layout, DS, user_col="listener", header=False, overwrite=True)
+        I.import_interactions(src, layout, DS, user_col="listener", header=False, overwrite=True)
 
     # no count column: each row is one play; semicolons sniffed in a .txt file
     src = _write(tmp_path / "listens.txt", "a;t1\na;t1\nb;t1\n")
-    report = F.import_interactions(src, layout, DS, count_col=None, overwrite=True)
+    report = I.import_interactions(src, layout, DS, count_col=None, overwrite=True)
     assert report.sep == ";"
     m, users, items = _dense(layout)
     np.testing.assert_array_equal(m, [[2], [1]])
@@ -101,7 +105,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path):
                  "u2\ti2\t0\n"        # 6 zero: not an interaction, not bad
                  "u2\ti2\tinf\n"      # 7 non-finite
                  "u3\ti2\t1.5\n")     # 8 ok
-    report = F.import_interactions(src, layout, DS, header=False, max_bad_rows=1.0)  # 5 of 8: allowed here
+    report = I.import_interactions(src, layout, DS, header=False, max_bad_rows=1.0)  # 5 of 8: allowed here
     assert report.n_bad == 5 and report.n_zero == 1 and report.n_records == 8
     assert [n for n, _ in report.bad_lines] == [2, 3, 4, 5, 7]
     assert report.bad_reasons["count not a number"] == 1
@@ -117,7 +121,7 @@ def test_min_user_min_item_filtering_iterates(tmp_path):
     # so C goes. A single pass would have kept C.
     rows = ["A\tx\t1", "A\ty\t1", "B\tx\t1", "B\ty\t1", "C\ty\t1", "C\tz\t1", "D\tz\t1"]
     src = _write(tmp_path / "p.tsv", "\n".join(rows) + "\n")
-    report = F.import_interactions(src, layout, DS, min_user=2, min_item=2)
+    report = I.import_interactions(src, layout, DS, min_user=2, min_item=2)
     m, users, items = _dense(layout)
     assert (users, items) == (["A", "B"], ["x", "y"])
     assert report.filter_rounds == 2 and (report.dropped_users, report.dropped_items) == (2, 1)
@@ -128,21 +132,28 @@ def test_empty_result_is_an_error_naming_file_and_filters(tmp_path):
     layout = DataLayout(tmp_path / "data")
     src = _write(tmp_path / "p.tsv", "u1\ti1\t1\nu2\ti2\t1\n")
     with pytest.raises(DataMismatch, match=r"p\.tsv.*min_user=3, min_item=1"):
-        F.import_interactions(src, layout, DS, min_user=3)
+        I.import_interactions(src, layout, DS, min_user=3)
     bad = _write(tmp_path / "bad.tsv", "u1\ti1\tx\nu2\ti2\t-4\n")
     with pytest.raises(DataMismatch, match=r"no interactions read from .*bad\.tsv.*2 bad"):
-        F.import_interactions(bad, layout, DS, header=False)
+        I.import_interactions(bad, layout, DS, header=False)
     assert not layout.interactions_matrix(DS).exists()
 
 
 def test_load_interactions_missing_names_the_command(tmp_path):
     layout = DataLayout(tmp_path / "data")
     with pytest.raises(MissingInput, match="tartarus interactions import FILE --dataset T"):
-        F.load_interactions(layout, DS)
-    # a dataset shipping index/interactions_{ds}.tsv is imported on first use
+        I.load_interactions(layout, DS)
+    assert I.import_shipped_interactions(layout, DS) is None  # nothing shipped: nothing to do
+    # a dataset shipping index/interactions_{ds}.tsv: loading reads only, and names that file's import
     _write(layout.interactions(DS), "u1\ti1\t2\n")
-    m, users, items = F.load_interactions(layout, DS)
-    assert m.shape == (1, 1) and layout.interactions_matrix(DS).exists()
+    with pytest.raises(MissingInput) as exc:
+        I.load_interactions(layout, DS)
+    assert f"tartarus interactions import {layout.interactions(DS)} --dataset T" in str(exc.value)
+    assert not layout.splits_dir.exists()
+    report = I.import_shipped_interactions(layout, DS)  # the explicit step
+    assert report.n_interactions == 1 and I.import_shipped_interactions(layout, DS) is None
+    m, users, items = I.load_interactions(layout, DS)
+    assert m.shape == (1, 1) and (users, items) == (["u1"], ["i1"])
 
 
 # -------------------------------------------------------------------------------- cold start
@@ -163,13 +174,16 @@ def _toy(root, test_counts=1.0, extra_test=False):
     fileio.write_lines(layout.items_index("train", DS), list("abcdef"))
     fileio.write_lines(layout.items_index("val", DS), ["v1"])
     fileio.write_lines(layout.items_index("test", DS), ["t2", "t1", "t3"])
+    I.import_shipped_interactions(layout, DS)
     return layout
 
 
 def test_cold_start_matrix_test_orientation_order_and_dropped_users(tmp_path):
     layout = _toy(tmp_path / "d")
-    m, users, items = F.load_interactions(layout, DS)
-    split = F.cold_start_split(layout, DS, m, users, items)
+    m, users, items = I.load_interactions(layout, DS)
+    split = S.cold_start_split(DS, m, users, items, S.read_item_splits(layout, DS))
+    assert not layout.matrix_test(DS).exists()  # computed in memory
+    S.write_held_out(layout, split)
     assert users == [f"U{i}" for i in range(1, 7)]
     assert split.absent("test") == ["t3"] and split.n_unassigned == 1
     assert split.n_users_dropped == 1 and split.n_lost("test") == 1  # U6: test only
@@ -190,7 +204,7 @@ def test_no_test_interaction_reaches_the_factorisation(tmp_path):
     b = _toy(tmp_path / "b", test_counts=50.0, extra_test=True)
     outs = []
     for layout in (a, b):
-        report = F.factorize(layout, DS, "als", dim=4, seed=3, iterations=5)
+        report = make_factors(layout, DS, F.AlsParams(iterations=5), dim=4, seed=3)
         params = json.loads(report.files["params"].read_text())
         assert params["n_fit_items"] == 6 and params["trained_on"] == "train items"
         assert set(report.files) == {"y_train", "user_factors", "params"}  # cold: no y_val / y_test
@@ -201,9 +215,15 @@ def test_no_test_interaction_reaches_the_factorisation(tmp_path):
     assert not outs[0][1][5].any()  # U6 has no train interaction: zero factor
     # the test matrices differ, the factors do not
     assert fileio.load_sparse(a.matrix_test(DS)).sum() != fileio.load_sparse(b.matrix_test(DS)).sum()
+    # factorize alone reads the split and writes the factors only: the held-out matrices are
+    # make_factors' explicit step (splits.write_held_out)
+    c = _toy(tmp_path / "c")
+    report = F.factorize(c, DS, F.AlsParams(iterations=5), dim=4, seed=3)
+    np.testing.assert_array_equal(fileio.load_npy(report.files["y_train"]), outs[0][0])
+    assert not c.matrix_test(DS).exists() and not c.matrix_val(DS).exists()
 
     # targets for every split come only on request, from one factorisation of all items
-    report = F.factorize(a, DS, "als", dim=4, seed=3, iterations=5, targets_all_items=True)
+    report = make_factors(a, DS, F.AlsParams(iterations=5), dim=4, seed=3, targets_all_items=True)
     y_test = fileio.load_npy(report.files["y_test"])
     assert y_test.shape == (3, 4) and not y_test[2].any() and y_test[:2].any(axis=1).all()  # t3: no interactions
     assert json.loads(report.files["params"].read_text())["user_factors_saw_test_items"] is True
@@ -211,11 +231,12 @@ def test_no_test_interaction_reaches_the_factorisation(tmp_path):
 
 def test_random_split_is_seeded_and_guards_existing_files(tmp_path):
     layout = _toy(tmp_path / "d")
-    m, users, items = F.load_interactions(layout, DS)
+    m, users, items = I.load_interactions(layout, DS)
+    first = S.random_item_splits(items, seed=5)
     with pytest.raises(ConfigError, match="already has item splits"):
-        F.cold_start_split(layout, DS, m, users, items, sets_from_files=False)
-    first = F.cold_start_split(layout, DS, m, users, items, sets_from_files=False, seed=5, overwrite=True).ids
-    again = F.cold_start_split(layout, DS, m, users, items, sets_from_files=False, seed=5, overwrite=True).ids
+        S.write_item_splits(layout, DS, first)
+    S.write_item_splits(layout, DS, first, overwrite=True)
+    again = S.cold_start_split(DS, m, users, items, S.read_item_splits(layout, DS)).ids
     assert first == again and sum(len(v) for v in first.values()) == len(items)
     assert (len(first["train"]), len(first["val"]), len(first["test"])) == (8, 1, 1)
     assert fileio.read_lines(layout.items_index("test", DS)) == first["test"]
@@ -224,14 +245,25 @@ def test_random_split_is_seeded_and_guards_existing_files(tmp_path):
 
 def test_split_errors(tmp_path):
     layout = _toy(tmp_path / "d")
-    m, users, items = F.load_interactions(layout, DS)
+    m, users, items = I.load_interactions(layout, DS)
     fileio.write_lines(layout.items_index("val", DS), ["v1", "a"])
     with pytest.raises(DataMismatch, match="both train and val: a"):
-        F.cold_start_split(layout, DS, m, users, items)
+        S.cold_start_split(DS, m, users, items, S.read_item_splits(layout, DS))
     with pytest.raises(ConfigError, match="unknown als parameter.*pmi_source"):
-        F.factorize(layout, DS, "als", dim=2, pmi_source="class")
+        F.factor_params("als", pmi_source="class")
     with pytest.raises(ConfigError, match="method must be one of als, pmi"):
-        F.factorize(layout, DS, "svd", dim=2)
+        F.factor_params("svd")
+    with pytest.raises(ConfigError, match="counts must be one of raw, log, binary"):
+        F.AlsParams(counts="sqrt")
+    with pytest.raises(ConfigError, match="n_jobs must be a non-zero integer"):
+        F.factor_params("als", n_jobs=0)
+    with pytest.raises(ConfigError, match="class_dim is read only with pmi_source='class'"):
+        F.factor_params("pmi", class_dim=3)
+    assert F.factor_params("pmi", pmi_source="class", class_dim=3).get_config() == {
+        "pmi_source": "class", "n_iter": 7, "n_oversamples": 10, "class_dim": 3}
+    with pytest.raises(ConfigError, match="fact must be a name"):
+        make_factors(layout, DS, "als", dim=2, fact="a/b")
+    assert not layout.matrix_test(DS).exists()  # refused before anything was written
 
 
 # ----------------------------------------------------------------------------------- ALS
@@ -240,7 +272,7 @@ def test_als_reproducible_with_seed(tmp_path):
     x = sp.random(40, 30, density=0.2, random_state=rng, format="csr", dtype=np.float32)
     x.data = np.ceil(x.data * 5)
     u1, i1 = F.als_factors(x, 6, seed=7, iterations=8)
-    u2, i2 = F.als_factors(x, 6, seed=7, iterations=8, num_threads=1)
+    u2, i2 = F.als_factors(x, 6, seed=7, iterations=8, n_jobs=1)
     u3, _ = F.als_factors(x, 6, seed=8, iterations=8)
     assert u1.shape == (40, 6) and i1.shape == (30, 6) and u1.dtype == np.float32
     np.testing.assert_allclose(u1, u2, atol=1e-5)
@@ -270,7 +302,7 @@ def _class_separation(y, classes):
 
 def test_als_on_dummy_groups_items_by_class(tmp_path):
     layout, classes = _dummy(tmp_path)
-    report = F.factorize(layout, "DUMMY", "als", dim=8, seed=0, regularization=0.1)
+    report = make_factors(layout, "DUMMY", F.AlsParams(regularization=0.1), dim=8, seed=0)
     y = fileio.load_npy(layout.y("train", "als", 8, "DUMMY"))
     users = fileio.load_npy(layout.user_factors("als", 8, "DUMMY"))
     assert y.shape == (len(classes), 8) and users.shape == (400, 8)
@@ -313,14 +345,14 @@ def test_svd_factors_dims_and_reconstruction():
 
 def test_pmi_on_dummy_cooccurrence_and_class(tmp_path):
     layout, classes = _dummy(tmp_path)
-    report = F.factorize(layout, "DUMMY", "pmi", dim=8, seed=0)
+    report = make_factors(layout, "DUMMY", "pmi", dim=8, seed=0)
     y = fileio.load_npy(report.files["y_train"])
     assert y.shape == (len(classes), 8)
     assert fileio.load_npy(report.files["user_factors"]).shape == (400, 8)
     same, cross, accuracy = _class_separation(y, classes)
     assert same > cross + 0.2 and accuracy >= 0.9, (same, cross, accuracy)
 
-    report = F.factorize(layout, "DUMMY", "pmi", dim=3, pmi_source="class", fact="pmiclass")
+    report = make_factors(layout, "DUMMY", F.PmiParams(pmi_source="class"), dim=3, fact="pmiclass")
     y = fileio.load_npy(layout.y("train", "pmiclass", 3, "DUMMY"))
     cf = fileio.load_npy(layout.class_factors("pmiclass", 3, "DUMMY"))
     assert y.shape == (len(classes), 3) and cf.shape == (3, 3) and "user_factors" not in report.files
@@ -330,4 +362,27 @@ def test_pmi_on_dummy_cooccurrence_and_class(tmp_path):
     np.testing.assert_array_equal((yn @ cn.T).argmax(axis=1), classes)
     assert json.loads(layout.factor_params("pmiclass", 3, "DUMMY").read_text())["method"] == "pmi"
     with pytest.raises(ConfigError, match="at most 3"):
-        F.factorize(layout, "DUMMY", "pmi", dim=4, pmi_source="class")
+        make_factors(layout, "DUMMY", F.PmiParams(pmi_source="class"), dim=4)
+
+
+def test_factors_command_names_n_jobs_also_for_params_from_before_it(tmp_path):
+    layout = DataLayout("data")
+    old = {"method": "als", "dim": 4, "params": {"num_threads": 4, "iterations": 15, "targets_all_items": False}}
+    assert F.factors_command(layout, "DS", old) == "tartarus factors DS --method als --dim 4 --param n_jobs=4"
+    old["params"]["num_threads"] = 0  # was every core: today's default
+    assert F.factors_command(layout, "DS", old) == "tartarus factors DS --method als --dim 4"
+    # the line makes the same parameters again
+    from tartarus import cli
+    params = F.factor_params("als", n_jobs=2, counts="log")
+    line = F.factors_command(layout, "DS", {"method": "als", "dim": 4, "params": params.get_config()})
+    args = cli.parse_command_line(line)
+    assert (args.command, args.dataset, args.dim) == ("factors", "DS", 4)
+    assert F.factor_params(args.method, **dict(cli.parse_param(p) for p in args.param)) == params
+
+
+def test_n_jobs_reaches_implicit_as_its_num_threads():
+    import os
+    assert F._implicit_threads(-1) == 0  # implicit's "every core"
+    assert F._implicit_threads(3) == 3
+    assert F._implicit_threads(-2) == max(1, os.cpu_count() - 1)
+    assert F._implicit_threads(-10_000) == 1

@@ -11,10 +11,10 @@ import pytest
 
 from tartarus import fileio
 from tartarus.cli import main
-from tartarus.datasets.magna import (MINI_GROUPS, MINI_TAGS, assign_splits, import_magna, make_mini_magna,
-                                     read_annotations, song_of)
+from tartarus.datasets.magna import assign_splits, import_magna, read_annotations, song_of
 from tartarus.errors import ConfigError, DataMismatch, MissingInput
 from tartarus.layout import SETS, DataLayout
+from tests.mini_magna import MINI_GROUPS, MINI_TAGS, make_mini_magna
 
 DS = "MTAT"
 
@@ -224,3 +224,17 @@ def test_cli_import_then_spectrograms_and_patches(mini, tmp_path, experiments_di
             assert [i.decode() for i in f["index"][:]] == ids
             x = f["features"][0, :, :, 0]
         assert np.all(x[200:] == -100.0) and x[:60].max() > -100.0  # 3 s clips, padded with silence
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"n_jobs": 0}, "n_jobs must be an integer >= 1, got 0"),
+    ({"n_jobs": -1}, "n_jobs must be an integer >= 1, got -1"),  # threads, not joblib: no "every core"
+    ({"top_tags": 0}, "top_tags must be an integer >= 1, got 0"),
+    ({"seed": 1.0}, "seed must be an integer >= 0, got 1.0"),
+    ({"min_tags": -1}, "min_tags must be an integer >= 0, got -1"),
+])
+def test_bad_arguments_refused_before_anything_is_read(tmp_path, kwargs, message):
+    # neither the annotations nor the mp3 folder exists: the arguments are checked first
+    with pytest.raises(ConfigError) as err:
+        import_magna(tmp_path / "annotations_final.csv", tmp_path / "mp3", DataLayout(tmp_path / "data"), **kwargs)
+    assert str(err.value) == message

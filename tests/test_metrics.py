@@ -255,7 +255,7 @@ def test_factor_scores_path_is_exact_where_float32_is_not():
         slow = M.ranking_report(relevance, lambda a, b: users[a:b] @ items.T, k, with_auc=False)
         keep = relevance.sum(axis=1) > 0
         assert fast["n_users"] == slow["n_users"] == int(keep.sum())
-        for key in ("map", "precision", "ndcg", "adiv"):
+        for key in ("map_at_k", "precision", "ndcg", "adiv"):
             assert fast[key] == pytest.approx(slow[key], abs=1e-12), key
         assert fast["ndcg"] == pytest.approx(ndcg[keep].mean(), abs=1e-12)
     # the test has teeth: ranking by the float32 scores alone gets some users wrong
@@ -285,7 +285,7 @@ def test_ranking_report_matches_per_user_references():
     keep = rel.sum(axis=1) > 0
     auc_rows = [i for i in range(120) if keep[i] and rel[i].sum() < 300]
     expected = {
-        "map": np.mean([M.average_precision_at_k(np.flatnonzero(rel[i]), np.argsort(-sco[i], kind="stable"), 50)
+        "map_at_k": np.mean([M.average_precision_at_k(np.flatnonzero(rel[i]), np.argsort(-sco[i], kind="stable"), 50)
                         for i in range(120) if keep[i]]),
         "precision": M.precision_at_k_rows(rel, sco, 50)[keep].mean(),
         "ndcg": M.ndcg_at_k_rows(rel, sco, 50)[keep].mean(),

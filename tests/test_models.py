@@ -1,4 +1,3 @@
-import keras
 import numpy as np
 import pytest
 
@@ -56,4 +55,35 @@ def test_kernel_larger_than_input_is_clipped():
     # the seed's (4, 96) first kernel spans all bins; with 24 bins it spans those 24
     model = build_model(cnn(), (40, 24, 1), 3)
     assert model.get_layer("conv_1").kernel.shape[:2] == (4, 24)
-    assert keras.backend.backend() in ("tensorflow", "jax", "torch")
+
+
+def test_dummy_audio_shapes_and_parameter_count_by_hand():
+    # dummy_audio on 40 x 24 patches: conv_1 64 x (4 x 24) -> (37, 1, 64), pool (4, 1) -> (9, 1, 64);
+    # conv_2 128 x (4 x 1) -> (6, 1, 128), pool (2, 1) -> (3, 1, 128); flat 384; logits 3
+    model = build_model(cnn(), (40, 24, 1), 3)
+    shapes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in ("conv_1", "pool_1", "conv_2", "pool_2",
+                                                                             "flat", "output")}
+    assert shapes == {"conv_1": (37, 1, 64), "pool_1": (9, 1, 64), "conv_2": (6, 1, 128), "pool_2": (3, 1, 128),
+                      "flat": (384,), "output": (3,)}
+    conv_1 = 4 * 24 * 1 * 64 + 64
+    conv_2 = 4 * 1 * 64 * 128 + 128
+    logits = 384 * 3 + 3
+    assert model.count_params() == conv_1 + conv_2 + logits == 40259  # Standardize: scalars, no weights
+
+
+def test_dense_forward_pass_equals_numpy():
+    # architecture 3 without dropout: softmax(relu(x W1 + b1) W2 + b2), weights set by hand
+    from tartarus.models import default_cnn
+    model = build_model(default_cnn("3", n_dense=4, n_dense_2=0, dropout_factor=0.0, final_activation="softmax"),
+                        [(5,)], 3)
+    assert model.count_params() == (5 * 4 + 4) + (4 * 3 + 3)
+    rng = np.random.default_rng(1)
+    w1, b1 = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    w2, b2 = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    model.get_layer("dense_1").set_weights([w1, b1])
+    model.get_layer("logits").set_weights([w2, b2])
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    z = np.maximum(x @ w1 + b1, 0) @ w2 + b2
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.allclose(np.asarray(model.predict_on_batch(x)), expected, atol=1e-5)

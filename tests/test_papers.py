@@ -13,14 +13,14 @@ import math
 import keras
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix, f1_score, roc_auc_score
 
 from tests.standins import AB_FEATURES, INPUTS, write_patch_standin, write_standin
 from tartarus import fileio
 from tartarus.config import Registry
 from tartarus.evaluate import class_scores, evaluate_scores
 from tartarus.models import load_model
-from tartarus.train import run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
 
 
 def _dims(ds, suffixes):
@@ -210,41 +210,104 @@ def _check_outputs(layout, result, n_out, n_items):
         np.testing.assert_allclose(np.linalg.norm(preds, axis=1), 1, atol=1e-4)
 
 
-def _check_metrics(result, n_out):
+def _test_predictions(layout, result):
+    """The saved test predictions (float64), rows in the test items index's order."""
+    ds = result.experiment.dataset.dataset
+    ids = fileio.read_lines(layout.items_index("test", ds))
+    row_of = {item: i for i, item in enumerate(fileio.read_lines(layout.prediction_index(result.model_id, "test")))}
+    preds = np.asarray(fileio.load_npy(layout.prediction(result.model_id, "test")), dtype=np.float64)
+    return preds[[row_of[item] for item in ids]]
+
+
+def _ranked(scores):
+    """Each row's columns by descending score, ties by ascending column (the library's rule)."""
+    return np.argsort(-scores, axis=1, kind="stable")
+
+
+def _average_precision_at(hits, n_relevant, k):
+    """AP@k of one ranking's 0/1 ``hits`` (top first): precision at each hit within k, over min(n_relevant, k)."""
+    top = hits[:k]
+    return float(np.sum(np.cumsum(top) / np.arange(1, len(top) + 1) * top) / min(n_relevant, k))
+
+
+def _check_metrics(layout, result, n_out):
+    """The reported test metrics are those of the saved predictions, recomputed here by hand and with
+    scikit-learn (not just numbers in [0, 1]: a metric of the wrong rows or classes would fail)."""
     experiment = result.experiment
     test = result.results["test"]
-    evaluation = experiment.dataset.evaluation
-    assert test["evaluation"] == evaluation
-    if evaluation == "recommendation":
-        assert test["n_users"] > 0
-        for key in ("map", "precision", "ndcg", "adiv"):
-            assert 0 <= test[key] <= 1, key
-        assert {"random", "popularity"} <= set(test["baselines"])
-        for k in ("1", "3", "5", str(test["k"])):  # the seed's cut-offs, and the MAP cut-off
-            assert all(0 <= test["at"][k][m] <= 1 for m in ("precision", "ndcg")), k
-        if experiment.evaluating.protocol == "both":  # the published ones: ours and the seed's users
-            assert set(test["protocols"]) == {"tartarus", "seed"}
-            # the seed counts every user (0 without a held-out item): never above ours
-            assert test["protocols"]["seed"]["map"] <= test["protocols"]["tartarus"]["map"] + 1e-12
+    ds = experiment.dataset
+    assert test["evaluation"] == ds.evaluation
+    preds = _test_predictions(layout, result)
+    # a model whose output ignores its input would pass every check below on constant rows
+    assert len(np.unique(preds.round(6), axis=0)) > 1, "every test item got the same prediction"
+    if ds.evaluation == "recommendation":
+        _check_recommendation_metrics(layout, experiment, test, preds)
         return
-    n_classes = experiment.dataset.dim if experiment.dataset.fact == "class" else None
-    if n_classes is None:  # PMI models are scored over the classes, not the 50 factors
-        n_classes = {"MuMu-albums": 250, "MuMu-tracks": 250}[experiment.dataset.dataset]
+    if ds.fact == "class":
+        scores, y = preds, fileio.load_npy(layout.y("test", "class", ds.dim, ds.dataset))
+    else:  # PMI models are scored by cosine with the class factors, over the classes, not the 50 factors
+        classes = fileio.load_npy(layout.class_factors(ds.fact, ds.dim, ds.dataset))
+        scores, y = class_scores(preds, classes), fileio.load_npy(layout.y("test", "class", len(classes), ds.dataset))
+        assert len(classes) == {"MuMu-albums": 250, "MuMu-tracks": 250}[ds.dataset]
+    n_classes = scores.shape[1]
     assert test["n_classes"] == n_classes and len(test["per_class"]) == n_classes
-    assert 0 <= test["accuracy"] <= 1
-    assert 0 <= test["macro_f1"] <= 1
-    if evaluation == "multiclass":
-        matrix = np.array(test["confusion_matrix"])
-        assert matrix.shape == (n_classes, n_classes) and matrix.sum() == test["n_items"]
-        assert 0 < test["map_at_k"] <= 1  # the mean reciprocal rank of the true class
-    else:
-        assert test["roc_auc"] is not None and 0 <= test["roc_auc"] <= 1
-        assert 0 <= test["pr_auc"] <= 1
-        assert set(test["precision_at"]) == {"1", "3", "5"}
-        assert all(0 <= v <= 1 for v in test["precision_at"].values())
-        # P/R/F at per-class thresholds chosen on val (F-max), one per class, saved with the results
-        assert test["thresholds"]["mode"] == experiment.evaluating.thresholds == "per_class"
-        assert len(test["threshold"]) == n_classes
+    truth = y > 0
+    both = [j for j in range(n_classes) if 0 < truth[:, j].sum() < len(truth)]  # AUC defined
+    assert test["roc_auc"] == pytest.approx(np.mean([roc_auc_score(truth[:, j], scores[:, j]) for j in both]))
+    ranked = _ranked(scores)
+    if ds.evaluation == "multiclass":
+        true_class, predicted = y.argmax(axis=1), scores.argmax(axis=1)
+        assert test["accuracy"] == pytest.approx(accuracy_score(true_class, predicted))
+        assert test["macro_f1"] == pytest.approx(f1_score(true_class, predicted, average="macro",
+                                                          labels=range(n_classes), zero_division=0))
+        assert test["confusion_matrix"] == confusion_matrix(true_class, predicted, labels=range(n_classes)).tolist()
+        # MAP@k over the classes with one true class (k >= n_classes): the mean reciprocal rank
+        assert test["k"] >= n_classes
+        rank = np.array([list(row).index(t) + 1 for row, t in zip(ranked, true_class)])
+        assert test["map_at_k"] == pytest.approx(np.mean(1 / rank))
+        return
+    threshold = np.asarray(test["threshold"])
+    assert threshold.shape == (n_classes,)
+    predicted = scores >= threshold
+    assert test["accuracy"] == pytest.approx(accuracy_score(truth, predicted))  # exact match of the row
+    assert test["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro", zero_division=0))
+    assert test["pr_auc"] == pytest.approx(np.mean([average_precision_score(truth[:, j], scores[:, j])
+                                                     for j in both]))
+    hits = np.take_along_axis(truth, ranked, axis=1)
+    tagged = truth.any(axis=1)  # items without a positive class are left out of the rankings
+    assert set(test["precision_at"]) == {"1", "3", "5"}
+    for kk in (1, 3, 5):
+        assert test["precision_at"][str(kk)] == pytest.approx(np.mean(hits[tagged, :kk].sum(axis=1) / kk)), kk
+    k = test["k"]
+    assert test["map_at_k"] == pytest.approx(np.mean([_average_precision_at(h, n, k) for h, n in
+                                                      zip(hits[tagged], truth[tagged].sum(axis=1))]))
+    # P/R/F at per-class thresholds chosen on val (F-max), one per class, saved with the results
+    assert test["thresholds"]["mode"] == experiment.evaluating.thresholds == "per_class"
+
+
+def _check_recommendation_metrics(layout, experiment, test, preds):
+    """Our protocol's MAP@k and P@{1,3,5}, recomputed: each user with a held-out test item ranks the
+    test items by (user factor) . (L2-normalised predicted item factor)."""
+    ds = experiment.dataset
+    held_out = fileio.load_sparse(layout.eval_matrix("test", ds.dataset)).T.toarray() > 0  # users x items
+    users = fileio.load_npy(layout.user_factors(ds.fact, ds.dim, ds.dataset))
+    items = preds / np.linalg.norm(preds, axis=1, keepdims=True)
+    counted = held_out.any(axis=1)
+    relevant, scores = held_out[counted], users[counted] @ items.T
+    hits = np.take_along_axis(relevant, _ranked(scores), axis=1)
+    ours = test["protocols"]["tartarus"] if "protocols" in test else test
+    assert test["n_users"] == ours["n_users"] == int(counted.sum()) > 0
+    k = test["k"]
+    assert ours["map_at_k"] == pytest.approx(np.mean([_average_precision_at(h, n, k)
+                                                 for h, n in zip(hits, relevant.sum(axis=1))]))
+    n_items = held_out.shape[1]
+    for kk in (1, 3, 5):
+        assert ours["at"][str(kk)]["precision"] == pytest.approx(np.mean(hits[:, :kk].sum(axis=1) / min(kk, n_items)))
+    assert {"random", "popularity"} <= set(test["baselines"])
+    if experiment.evaluating.protocol == "both":  # the published ones: ours and the seed's users
+        assert set(test["protocols"]) == {"tartarus", "seed"}
+        # the seed counts every user (0 without a held-out item): never above ours
+        assert test["protocols"]["seed"]["map_at_k"] <= test["protocols"]["tartarus"]["map_at_k"] + 1e-12
 
 
 @pytest.mark.parametrize("name", sorted(VECTOR_EXPERIMENTS))
@@ -269,10 +332,24 @@ def test_vector_paper_experiment_has_the_seed_shapes(name, roots):
     assert dense[-1].units == n_out
     _check_dropout(model, dropout)
     _check_outputs(layout, result, n_out, 10)
-    _check_metrics(result, n_out)
+    _check_metrics(layout, result, n_out)
     if experiment.cnn.architecture == "6":
         _check_architecture_6(model)
 
+
+
+@pytest.mark.parametrize("name, key", [("single-label-vector", "accuracy"), ("genres_discogs", "pr_auc"),
+                                       ("rec_sparse", "map_at_k")])
+def test_metric_checks_fail_on_a_wrong_number(name, key, roots):
+    """The recomputation in _check_metrics is a real check: one reported metric off by 0.01 fails it."""
+    ds, suffixes, _, n_out, _ = VECTOR_EXPERIMENTS[name]
+    layout = roots[ds]
+    result = run(Registry().experiment(name, EPOCHS), suffixes, layout, verbose=0)
+    _check_metrics(layout, result, n_out)
+    test = result.results["test"]
+    (test["protocols"]["tartarus"] if "protocols" in test else test)[key] += 0.01
+    with pytest.raises(AssertionError):
+        _check_metrics(layout, result, n_out)
 
 def _check_architecture_6(model):
     """The seed's architecture 6: three parallel branches (relu, tanh, sigmoid) straight on the
@@ -303,7 +380,7 @@ def test_audio_paper_experiment_has_the_seed_shapes(name, roots):
     assert [d.units for d in dense] == [n_out]  # n_dense = 0: no hidden dense layer
     _check_dropout(model, dropout)
     _check_outputs(layout, result, n_out, 10)
-    _check_metrics(result, n_out)
+    _check_metrics(layout, result, n_out)
 
 
 def test_published_experiments_train_with_the_seeds_protocol():

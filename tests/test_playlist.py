@@ -118,7 +118,7 @@ def test_errors_name_what_is_wrong(hand_root, random_root):
         make_playlist(random_root[0], "model_1", ["nope"], sets=["test"])  # looked for in every split
     with pytest.raises(ConfigError, match="at least one seed"):
         make_playlist(hand_root, "model_1", [], sets=["test"])
-    with pytest.raises(ConfigError, match="n must be a positive integer"):
+    with pytest.raises(ConfigError, match="n must be an integer >= 1"):
         make_playlist(hand_root, "model_1", ["s"], n=0, sets=["test"])
     with pytest.raises(ConfigError, match="combine must be one of"):
         make_playlist(hand_root, "model_1", ["s"], combine="sum", sets=["test"])

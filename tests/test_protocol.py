@@ -21,6 +21,7 @@ from tartarus.errors import ConfigError
 from tartarus.fileio import save_npy, save_sparse, write_lines
 from tartarus.layout import DataLayout
 from tartarus.protocol import protocol_summary, resolve_monitor
+from tartarus.pipeline import run_experiment
 from tartarus.train import EpochCheckpoint, run, split_train_val
 
 DS = "V"
@@ -149,11 +150,15 @@ def test_monitor_follows_the_head():
 
 def test_softmax_run_stops_on_val_accuracy_with_patience(tmp_path):
     layout = write_vector_dataset(tmp_path, flip_val=True)
-    result = run(vector_experiment(training={"patience": 3}), ("emb",), layout, verbose=0, evaluate=False)
+    result = run(vector_experiment(training={"patience": 3}), ("emb",), layout, verbose=0)
     accuracy = result.history["val_accuracy"]
     assert result.epochs == stop_epoch(accuracy, 3, "max") < 20
     state = json.loads(layout.training_state(result.model_id).read_text())
     assert state["monitor"] == "val_accuracy" and result.best == max(accuracy)
+    # the seed's `predict -p` (from patches files) means nothing for a vector model: refused, not ignored
+    from tartarus.predict import predict
+    with pytest.raises(ConfigError, match="predict -p predicts from spectrogram patches files, but model_1"):
+        predict(layout, result.model_id, ["test"], patches=True)
 
 
 def _val_loss_of_saved_model(layout, model_id):
@@ -169,7 +174,7 @@ def test_last_epoch_weights_are_kept_unless_restore_best(tmp_path, restore_best)
     layout = write_vector_dataset(tmp_path, flip_val=True)
     exp = vector_experiment(training={"n_epochs": 6, "early_stopping": False, "monitor": "val_loss",
                                       "restore_best": restore_best})
-    result = run(exp, ("emb",), layout, verbose=0, evaluate=False)
+    result = run(exp, ("emb",), layout, verbose=0)
     val_loss = result.history["val_loss"]
     assert result.epochs == 6 and int(np.argmin(val_loss)) < 5  # the best epoch is not the last
     expected = min(val_loss) if restore_best else val_loss[-1]
@@ -266,7 +271,7 @@ def test_rec_dense_refuses_a_sparse_input(tmp_path):
     exp = reg.experiment("rec_dense", ["dataset.dataset='V'", "dataset.fact='class'", "dataset.dim=3",
                                        "training.normalize_y=False"])
     with pytest.raises(ConfigError, match="dataset.sparse = false"):
-        run(exp, ("emb",), layout, verbose=0, evaluate=False)
+        run(exp, ("emb",), layout, verbose=0)
 
 
 def test_word_sequences_are_cut_to_cnn_sequence_length(tmp_path):
@@ -343,10 +348,10 @@ class KeyReads:
 def _scenario_vector_runs(tmp_path):
     """Training, prediction and evaluation of vector experiments, through each training option."""
     layout = write_vector_dataset(tmp_path / "vec")
-    run(vector_experiment({"nsamples": "24", "with_metadata": True, "only_metadata": True},
-                          {"n_epochs": 2, "optimizer": "sgd", "nesterov": True, "decay": 1e-4}), ("emb",), layout, verbose=0)
+    run_experiment(vector_experiment({"nsamples": "24", "with_metadata": True, "only_metadata": True},
+                                     {"n_epochs": 2, "optimizer": "sgd", "nesterov": True, "decay": 1e-4}), ("emb",), layout, verbose=0)
     run(vector_experiment(training={"n_epochs": 2, "val_from_file": False, "restore_best": True}), ("emb",), layout,
-        verbose=0, evaluate=False)
+        verbose=0)
 
 
 def _narrow(values):
@@ -373,8 +378,8 @@ def _scenario_multilabel_and_recommendation(tmp_path):
     """Multi-label evaluation (decision thresholds) and recommendation evaluation (protocols)."""
     from tartarus.evaluate import evaluate_recommendation
     layout = write_vector_dataset(tmp_path / "ml")
-    run(vector_experiment({"evaluation": "multilabel"}, {"n_epochs": 1, "loss_func": "binary_crossentropy"},
-                          {"final_activation": "sigmoid"}), ("emb",), layout, verbose=0)
+    run_experiment(vector_experiment({"evaluation": "multilabel"}, {"n_epochs": 1, "loss_func": "binary_crossentropy"},
+                                     {"final_activation": "sigmoid"}), ("emb",), layout, verbose=0)
     rec = DataLayout(tmp_path / "rec")
     rng = np.random.default_rng(0)
     items = [f"i{j}" for j in range(8)]
@@ -414,13 +419,13 @@ def _scenario_audio_and_text(tmp_path):
         "training": {"n_epochs": 1, "n_minibatch": 8},
         "cnn": {"architecture": "1", "n_filters_1": 2, "n_filters_2": 2, "n_pool_1": [2, 1], "n_pool_2": [2, 1],
                 "final_activation": "softmax"}})
-    model_id = run(exp, (), layout, verbose=0).model_id
+    model_id = run_experiment(exp, (), layout, verbose=0).model_id
     predict(layout, model_id, ["test"], full_track=True)
     text_cnn = experiment_from_dict("dummy_w2v", {  # word sequences cut to cnn.sequence_length
         "dataset": {"dataset": "DUMMY", "fact": "class", "dim": 3},
         "training": {"n_epochs": 1, "n_minibatch": 8},
         "cnn": {"architecture": "4", "sequence_length": 10, "embedding_dim": 8, "num_filters": 2, "n_dense": 4, "final_activation": "softmax"}})
-    run(text_cnn, ("w2v",), layout, verbose=0, evaluate=False)
+    run(text_cnn, ("w2v",), layout, verbose=0)
 
 
 SCENARIOS = [_scenario_vector_runs, _scenario_architectures,

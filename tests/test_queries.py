@@ -44,7 +44,7 @@ def test_cold_start_models_beat_popularity(cold_start):
     rows = fileio.read_tsv(cold_start.comparison_table("dummy-rec"))
     table = {r[1] if r[1] != "baseline" else r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
     assert list(table) == ["dummy_audio_als", "dummy_text_als", "dummy_multi_als", "random", "popularity"]
-    map_at_500 = {name: float(r["map"]) for name, r in table.items()}
+    map_at_500 = {name: float(r["map_at_k"]) for name, r in table.items()}
     assert map_at_500["popularity"] > map_at_500["random"]
     for name in ("dummy_audio_als", "dummy_text_als", "dummy_multi_als"):
         assert map_at_500[name] > map_at_500["popularity"], map_at_500
@@ -134,3 +134,45 @@ def test_audio_file_outside_the_dataset_is_cut_like_the_training_patches(cold_st
         similar_items(lay, "model_1", str(tmp_path / "missing.mp3"))
     assert main(["recommend", "model_1", "--data-dir", str(lay.root)]) == 2
     assert "item id or audio file" in capsys.readouterr().err
+
+
+def _listing(root):
+    """``{relative path: (size, mtime_ns)}`` of every file and folder under ``root``."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def test_queries_on_a_read_only_root_write_nothing(cold_start, tmp_path, capsys):
+    """recommend, similar, playlist (--out elsewhere) and cluster read a trained root and write nothing
+    to it, also when a split's predictions were never saved (they are computed in memory)."""
+    root = tmp_path / "ro"
+    shutil.copytree(cold_start.root, root)
+    lay = DataLayout(root)
+    for set_ in ("train", "val"):  # similar/playlist over every split must predict these in memory
+        lay.prediction("model_1", set_).unlink(missing_ok=True)
+        lay.prediction_index("model_1", set_).unlink(missing_ok=True)
+    names, factors = _users(lay)
+    user = names[int(np.flatnonzero(np.any(factors != 0, axis=1))[0])]
+    item = fileio.read_lines(lay.items_index("test", "DUMMY"))[0]
+    where = ["--data-dir", str(root)]
+    commands = [["recommend", "model_1", item], ["recommend", "model_1", "--user", user, "-n", "3"],
+                ["similar", "model_1", item, "-k", "3"], ["similar", "model_1", item, "-k", "3", "-l", "logits"],
+                ["playlist", "model_1", item, "-n", "5", "--out", str(tmp_path / "elsewhere" / "pl")],
+                ["cluster", "DUMMY", "--suffix", "model_1-pred_flat", "-k", "3"]]
+    before = _listing(root)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        for command in commands:
+            assert main(command + where) == 0, command
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert _listing(root) == before
+    out = capsys.readouterr().out
+    assert f"items for user {user}" in out and (tmp_path / "elsewhere" / "pl.tsv").exists()
+    # what is computed in memory equals what `tartarus predict` saves
+    in_memory = item_vectors(lay, "model_1", ["train"])
+    assert not lay.prediction("model_1", "train").exists()
+    assert main(["predict", "model_1", "-s", "train"] + where) == 0
+    saved = item_vectors(lay, "model_1", ["train"])
+    assert saved[0] == in_memory[0] and np.allclose(saved[1], in_memory[1], atol=1e-6)

@@ -148,7 +148,14 @@ IN_RANGE = [  # the edges that mean something: all legitimate
 
 @pytest.mark.parametrize("override", IN_RANGE)
 def test_edge_values_that_mean_something_are_accepted(experiments_dir, override):
-    Registry(experiments_dir).experiment("tiny", [override])
+    from tartarus.config.families import FAMILIES
+    from tartarus.config.registry import parse_override
+    (section, key), value = parse_override(override)
+    if section == "cnn":  # on an architecture that reads the key: setting one it does not read is an error
+        arch = next(a for a, family in FAMILIES.items() if key in family.keys())
+        experiment_from_dict("edge", {"dataset": {"dataset": "X", "dim": 3}, "cnn": {"architecture": arch, key: value}})
+    else:
+        Registry(experiments_dir).experiment("tiny", [override])
 
 
 ENTRY_OUT_OF_RANGE = [
@@ -227,6 +234,9 @@ CLI_CASES = [
     (["cluster", "X", "--top", "-1"], "--top", "-1", "[0, inf)"),
     (["cluster", "X", "--members", "-1"], "--members", "-1", "[0, inf)"),
     (["cluster", "X", "--seed", "-1"], "--seed", "-1", "[0, inf)"),
+    (["interactions", "split", "--dataset", "X", "--fractions", "0.8", "-0.1", "0.3"], "--fractions", "-0.1",
+     "[0, 1]"),
+    (["interactions", "split", "--dataset", "X", "--seed", "-1"], "--seed", "-1", "[0, inf)"),
     (["patches", "X", "--npatches", "0"], "--npatches", "0", "[1, inf)"),
     (["patches", "X", "--window", "-1"], "--window", "-1.0", "(0, inf)"),
     (["patches", "X", "--seed", "-1"], "--seed", "-1", "[0, inf)"),
@@ -263,13 +273,15 @@ def test_cli_options_in_range_parse():
     args = cli.build_parser().parse_args(["text", "vsm", "X", "--max-df", "1", "--n-words", "0", "--min-df", "0"])
     assert (args.max_df, args.n_words, args.min_df) == (1.0, 0, 0)
     args = cli.build_parser().parse_args(["spectrograms", "X", "-j", "-1"])
-    assert args.jobs == -1
+    assert args.n_jobs == -1
 
 
 @pytest.mark.parametrize("param,message", [("iterations=0", "iterations must be an integer >= 1, got 0"),
-                                           ("alpha=-1.0", "alpha must be a positive number, got -1.0"),
-                                           ("regularization=-0.1", "regularization must be a non-negative number"),
-                                           ("num_threads=-1", "num_threads must be an integer >= 0, got -1")])
+                                           ("alpha=-1.0", "alpha must be a positive finite number, got -1.0"),
+                                           ("regularization=-0.1", "regularization must be a non-negative finite number"),
+                                           ("n_jobs=0", "n_jobs must be a non-zero integer"),
+                                           ("num_threads=2", "unknown als parameter(s) num_threads"),
+                                           ("fact='a b'", "fact must be a name of letters")])
 def test_factor_parameters_checked_before_anything_is_read(tmp_path, capsys, param, message):
     rc = cli.main(["factors", "X", "--param", param, "--data-dir", str(tmp_path)])
     assert rc == 2 and message in capsys.readouterr().err

@@ -33,8 +33,16 @@ def test_every_user_of_matrix_test_is_evaluated(tmp_path):
     unit = predicted / np.linalg.norm(predicted, axis=1, keepdims=True)
     expected = M.ranking_report(relevance, users @ unit.T, k=10)
     assert res["n_users"] == int((listen.sum(axis=1) > 0).sum()) > 10000
-    for key in ("map", "precision", "ndcg", "roc_auc", "pr_auc", "adiv"):
+    for key in ("map_at_k", "precision", "ndcg", "roc_auc", "pr_auc", "adiv"):
         assert res[key] == pytest.approx(expected[key], abs=1e-12)
+    # and by hand, not through the metrics module: each counted user's AP@10 over the 30 items ranked
+    # by score (ties by index), hits' precisions over min(relevant, 10); P@10 over 10
+    counted = listen[listen.any(axis=1)]
+    order = np.argsort(-(users[listen.any(axis=1)] @ unit.T), axis=1, kind="stable")[:, :10]
+    hits = np.take_along_axis(counted, order, axis=1)
+    ap = (np.cumsum(hits, axis=1) / np.arange(1, 11) * hits).sum(axis=1) / np.minimum(counted.sum(axis=1), 10)
+    assert res["map_at_k"] == pytest.approx(ap.mean(), abs=1e-12)
+    assert res["precision"] == pytest.approx(hits.sum(axis=1).mean() / 10, abs=1e-12)
     # a model close to the truth beats both baselines; popularity beats random
-    assert res["map"] > res["baselines"]["popularity"]["map"] > res["baselines"]["random"]["map"]
+    assert res["map_at_k"] > res["baselines"]["popularity"]["map_at_k"] > res["baselines"]["random"]["map_at_k"]
     assert lay.result("model_1", "test").exists()

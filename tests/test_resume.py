@@ -42,12 +42,12 @@ def _rows(layout):
 
 def test_resume_continues_the_uninterrupted_path(tiny_layout, experiments_dir, monkeypatch):
     # 4 epochs straight through, against 2 epochs, a kill, and a resume for the last 2
-    whole = run(_tiny(experiments_dir, "training.n_epochs=4"), (), tiny_layout, verbose=0, evaluate=False)
+    whole = run(_tiny(experiments_dir, "training.n_epochs=4"), (), tiny_layout, verbose=0)
     restore = _killed_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
-        run(_tiny(experiments_dir, "training.n_epochs=4"), (), tiny_layout, verbose=0, evaluate=False)
+        run(_tiny(experiments_dir, "training.n_epochs=4"), (), tiny_layout, verbose=0)
     restore()
-    resumed = run(None, (), tiny_layout, resume="model_2", verbose=0, evaluate=False)
+    resumed = run(None, (), tiny_layout, resume="model_2", verbose=0)
     assert resumed.epochs == 4 and len(resumed.history["val_loss"]) == 4
     np.testing.assert_allclose(resumed.history["val_loss"], whole.history["val_loss"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-4, atol=1e-6)
@@ -55,8 +55,8 @@ def test_resume_continues_the_uninterrupted_path(tiny_layout, experiments_dir, m
 
 def test_resume_with_more_epochs_matches_a_longer_run(tiny_layout, experiments_dir, capsys):
     # a finished 2-epoch model trained on to 4 follows the 4-epoch run, and keeps one row in the index
-    whole = run(_tiny(experiments_dir, "training.n_epochs=4"), (), tiny_layout, verbose=0, evaluate=False)
-    short = run(_tiny(experiments_dir, "training.n_epochs=2"), (), tiny_layout, verbose=0, evaluate=False)
+    whole = run(_tiny(experiments_dir, "training.n_epochs=4"), (), tiny_layout, verbose=0)
+    short = run(_tiny(experiments_dir, "training.n_epochs=2"), (), tiny_layout, verbose=0)
     assert main(["run", "-", "--resume", short.model_id, "--set", "training.n_epochs=4",
                  "--data-dir", str(tiny_layout.root), "--experiments", str(experiments_dir), "--no-eval"]) == 0
     out = capsys.readouterr().out
@@ -72,10 +72,10 @@ def test_resume_with_more_epochs_matches_a_longer_run(tiny_layout, experiments_d
 
 
 def test_resume_refuses_keys_that_cannot_change(tiny_layout, experiments_dir, capsys):
-    run(_tiny(experiments_dir, "training.n_epochs=2"), (), tiny_layout, verbose=0, evaluate=False)
+    run(_tiny(experiments_dir, "training.n_epochs=2"), (), tiny_layout, verbose=0)
     before = tiny_layout.model_config("model_1").read_text()
     with pytest.raises(ConfigError, match=r"training\.learning_rate cannot change mid-run"):
-        run(None, (), tiny_layout, resume="model_1", verbose=0, evaluate=False,
+        run(None, (), tiny_layout, resume="model_1", verbose=0,
             overrides=["training.n_epochs=3", "training.learning_rate=0.1"])
     code = main(["run", "-", "--resume", "model_1", "--set", "cnn.n_filters_1=4",
                  "--data-dir", str(tiny_layout.root), "--experiments", str(experiments_dir)])
@@ -83,22 +83,22 @@ def test_resume_refuses_keys_that_cannot_change(tiny_layout, experiments_dir, ca
     assert code == 2 and "cnn.n_filters_1 cannot change mid-run" in err and len(err.strip().splitlines()) == 1
     assert tiny_layout.model_config("model_1").read_text() == before  # nothing persisted
     # restating the saved value is no change; fewer epochs than trained is refused
-    result = run(None, (), tiny_layout, resume="model_1", verbose=0, evaluate=False,
+    result = run(None, (), tiny_layout, resume="model_1", verbose=0,
                  overrides=["training.learning_rate=0.003"])
     assert result.nothing_to_do
     with pytest.raises(ConfigError, match="already trained"):
-        run(None, (), tiny_layout, resume="model_1", verbose=0, evaluate=False, overrides=["training.n_epochs=1"])
+        run(None, (), tiny_layout, resume="model_1", verbose=0, overrides=["training.n_epochs=1"])
 
 
 def test_resume_applies_patience(tiny_layout, experiments_dir):
     exp = _tiny(experiments_dir, "training.n_epochs=30", "training.patience=1", "training.learning_rate=2.0",
                 "training.monitor=val_loss")
-    first = run(exp, (), tiny_layout, verbose=0, evaluate=False)
+    first = run(exp, (), tiny_layout, verbose=0)
     assert first.epochs < 30
     state = json.loads(tiny_layout.training_state("model_1").read_text())
     assert state["stopped"] and state["wait"] == 1
     # more patience: the stopped run trains on from where it stopped
-    more = run(None, (), tiny_layout, resume="model_1", verbose=0, evaluate=False,
+    more = run(None, (), tiny_layout, resume="model_1", verbose=0,
                overrides=["training.patience=3"])
     assert not more.nothing_to_do and more.epochs > first.epochs
     assert more.history["val_loss"][:first.epochs] == first.history["val_loss"]
@@ -106,7 +106,7 @@ def test_resume_applies_patience(tiny_layout, experiments_dir):
 
 
 def test_resuming_a_finished_model_does_nothing(tiny_layout, experiments_dir, capsys):
-    run(_tiny(experiments_dir, "training.n_epochs=2"), (), tiny_layout, verbose=0, evaluate=False)
+    run(_tiny(experiments_dir, "training.n_epochs=2"), (), tiny_layout, verbose=0)
     rows = _rows(tiny_layout)
     weights = tiny_layout.model_file("model_1").read_bytes()
     assert main(["run", "-", "--resume", "model_1", "--data-dir", str(tiny_layout.root),
@@ -119,10 +119,10 @@ def test_resuming_a_finished_model_does_nothing(tiny_layout, experiments_dir, ca
 
 
 def test_interrupted_model_is_listed_and_errors_suggest_resume(tiny_layout, experiments_dir, monkeypatch, capsys):
-    run(_tiny(experiments_dir, "training.n_epochs=1"), (), tiny_layout, verbose=0, evaluate=False)
+    run(_tiny(experiments_dir, "training.n_epochs=1"), (), tiny_layout, verbose=0)
     restore = _killed_after(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
-        run(_tiny(experiments_dir, "training.n_epochs=3"), (), tiny_layout, verbose=0, evaluate=False)
+        run(_tiny(experiments_dir, "training.n_epochs=3"), (), tiny_layout, verbose=0)
     restore()
     assert main(["models", "--data-dir", str(tiny_layout.root)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -148,7 +148,7 @@ def test_run_killed_before_its_first_epoch_is_listed_and_cleaned(tiny_layout, ex
 
     monkeypatch.setattr(train_mod, "seed_epoch", killed)
     with pytest.raises(KeyboardInterrupt):
-        run(_tiny(experiments_dir), (), tiny_layout, verbose=0, evaluate=False)
+        run(_tiny(experiments_dir), (), tiny_layout, verbose=0)
     monkeypatch.undo()
     assert tiny_layout.model_dir("model_1").is_dir() and not tiny_layout.checkpoint("model_1").exists()
     assert main(["models", "--data-dir", str(tiny_layout.root)]) == 0
@@ -158,7 +158,7 @@ def test_run_killed_before_its_first_epoch_is_listed_and_cleaned(tiny_layout, ex
     # an interrupted model with a checkpoint is never removed
     restore = _killed_after(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
-        run(_tiny(experiments_dir), (), tiny_layout, verbose=0, evaluate=False)
+        run(_tiny(experiments_dir), (), tiny_layout, verbose=0)
     restore()
     assert main(["models", "--clean", "--data-dir", str(tiny_layout.root)]) == 0
     out = capsys.readouterr().out
@@ -194,9 +194,9 @@ reg = Registry(root / "exp")
 array_feed = T.fit_arguments
 for feed in ("arrays", "pydataset"):  # in-memory patches go to Keras as arrays; other feeds as a PyDataset
     T.fit_arguments = array_feed if feed == "arrays" else (lambda ds: {"x": ds})
-    whole = T.run(reg.experiment("tiny", ["training.n_epochs=3"]), (), lay, verbose=0, evaluate=False)
-    short = T.run(reg.experiment("tiny", ["training.n_epochs=1"]), (), lay, verbose=0, evaluate=False)
-    resumed = T.run(None, (), lay, resume=short.model_id, verbose=0, evaluate=False,
+    whole = T.run(reg.experiment("tiny", ["training.n_epochs=3"]), (), lay, verbose=0)
+    short = T.run(reg.experiment("tiny", ["training.n_epochs=1"]), (), lay, verbose=0)
+    resumed = T.run(None, (), lay, resume=short.model_id, verbose=0,
                     overrides=["training.n_epochs=3"])
     print(json.dumps({"feed": feed, "whole": whole.history["val_loss"], "resumed": resumed.history["val_loss"]}))
 """

@@ -16,7 +16,8 @@ from tartarus.inputs import PatchVectorDataset, iter_patch_vector_batches, read_
 from tartarus.models import (ARCHITECTURES, build_model, default_cnn, describe_layers, layer_model, load_model,
                              resolve_layer)
 from tartarus.predict import predict
-from tartarus.train import check_suffixes, load_split, make_dataset, run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
+from tartarus.train import check_suffixes, load_split, make_dataset
 from tests.conftest import write_tiny_dataset
 
 N_OUT = 3
@@ -109,7 +110,7 @@ def test_defaults_are_the_seeds():
 
 
 def test_crnn_pads_time_like_the_seed_and_keeps_its_sequence():
-    from tartarus.models.seed_extra import time_padding
+    from tartarus.models.recurrent import time_padding
     assert time_padding(1366, (2, 3, 4, 4)) == (37, 37)  # Choi's 1366 -> 1440 frames
     model = build_model(default_cnn("5"), [(1366, 96, 1)], 50)
     assert model.get_layer("pad_time").output.shape[1] == 1440
@@ -155,7 +156,7 @@ def test_patch_vector_feed_pairs_each_patch_with_its_items_row(tmp_path):
             rows = list(range(0, len(items), 2)) if subset else list(range(len(items)))
             ids = [items[r] for r in rows]
             ds = PatchVectorDataset(path, [vec[rows]], y[rows], ids, batch_size=5, seed=1, in_memory=in_memory,
-                                    subset=subset, workers=1)
+                                    subset=subset, n_jobs=1)
             seen = []
             for b in range(len(ds)):
                 (patches, v), t = ds[b]
@@ -167,7 +168,7 @@ def test_patch_vector_feed_pairs_each_patch_with_its_items_row(tmp_path):
             assert sorted(seen) == sorted(i for i in item_of_patch.values() if i in ids)
             ds.close()
     with pytest.raises(DataMismatch, match="vector input has 2 rows"):
-        PatchVectorDataset(path, [vec[:2]], y, items, workers=1)
+        PatchVectorDataset(path, [vec[:2]], y, items, n_jobs=1)
 
 
 def test_prediction_batches_follow_the_file(tmp_path):
@@ -187,11 +188,12 @@ base = "tiny_base"
 description = "architecture 2 on tiny patches plus a metadata vector"
 cnn = { architecture = "2", n_filters_3 = 0, n_filters_4 = 0, n_dense = 8 }
 
+# tiny_base's data and training (conftest), without its architecture-1 keys, which 41 does not read
 [tiny_lstm]
-base = "tiny_base"
 description = "architecture 41 on tiny word-id sequences"
-training = { n_epochs = 6, learning_rate = 0.01 }
-cnn = { architecture = "41", embedding_dim = 8, rnn_units = [16], embedding_trainable = false, sequence_length = 12 }
+dataset = { dataset = "TINY", fact = "class", dim = 3, npatches = 2, window = 1, evaluation = "multiclass" }
+training = { n_epochs = 6, n_minibatch = 4, optimizer = "adam", learning_rate = 0.01, loss_func = "categorical_crossentropy", patience = 10 }
+cnn = { architecture = "41", embedding_dim = 8, rnn_units = [16], embedding_trainable = false, sequence_length = 12, final_activation = "softmax" }
 """
 
 

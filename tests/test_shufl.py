@@ -11,7 +11,8 @@ from tartarus.errors import ConfigError
 from tartarus.fileio import load_npy, read_lines
 from tartarus.models import build_model, describe_layers, get_architecture, layer_model, load_model, resolve_layer
 from tartarus.predict import predict
-from tartarus.train import compile_model, run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
+from tartarus.train import compile_model
 from tests.conftest import REPO, write_tiny_dataset
 
 SMALL = {"n_filters_1": 8, "n_filters_2": 8, "n_filters_3": 16, "n_filters_4": 16, "n_dense": 32, "n_dense_2": 24}

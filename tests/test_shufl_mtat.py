@@ -9,11 +9,12 @@ from tartarus.audio.patches import create_patches
 from tartarus.audio.runner import compute_spectrograms
 from tartarus.cli import main
 from tartarus.config import Registry
-from tartarus.datasets.magna import import_magna, make_mini_magna
+from tartarus.datasets.magna import import_magna
 from tartarus.layout import SETS, DataLayout
 from tartarus.recommend import item_vectors, similar_items
 from tartarus.text import build_d2v_targets
-from tartarus.train import run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
+from tests.mini_magna import make_mini_magna
 
 SMALL = ["training.n_epochs=3", "training.n_minibatch=4", "cnn.n_filters_1=16", "cnn.n_filters_2=16",
          "cnn.n_filters_3=32", "cnn.n_filters_4=32", "cnn.n_dense=64", "cnn.n_dense_2=64"]
@@ -29,7 +30,7 @@ def mtat(tmp_path_factory):
     report = compute_spectrograms(layout, entry, n_jobs=1, progress=False)
     assert report.failed == []
     create_patches(layout, entry)
-    build_d2v_targets(layout, "MTAT", dim=40, epochs=200, alpha=0.1)
+    build_d2v_targets(layout, "MTAT", dim=40, n_epochs=200, alpha=0.1)
     result = run(Registry().experiment("shufl", SMALL), (), layout, verbose=0)
     return layout, mini, result
 

@@ -17,7 +17,7 @@ from tartarus.layout import SETS, DataLayout
 from tartarus.predict import predict
 from tartarus.recommend import item_vectors, similar_items
 from tartarus.text import build_d2v_targets
-from tartarus.train import run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
 from tests.conftest import REPO
 
 DS, SR, SECONDS = "SUPERCLIPS", 22050, 3.0
@@ -93,7 +93,7 @@ def trained(tmp_path_factory):
     entry = registry.dataset(DS)
     assert compute_spectrograms(layout, entry, n_jobs=1, progress=False).failed == []
     create_patches(layout, entry)
-    build_d2v_targets(layout, DS, dim=40, epochs=200, alpha=0.1)
+    build_d2v_targets(layout, DS, dim=40, n_epochs=200, alpha=0.1)
     # the default shufl model (full size, Adam at 1e-4), only fewer epochs; at 1e-3 its best
     # validation loss came at epoch 3 and the model kept predicted nearly one vector for all clips
     exp = registry.experiment("shufl", [f"dataset.dataset={DS}", f"dataset.window={SECONDS - 0.1}",

@@ -1,3 +1,4 @@
+import dataclasses
 import multiprocessing as mp
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tartarus.errors import MissingInput
-from tartarus.fileio import atomic_path, load_npy, load_sparse, read_lines, save_sparse
+from tartarus.errors import DataMismatch, MissingInput
+from tartarus.fileio import atomic_path, load_npy, load_sparse, read_json, read_lines, save_sparse, write_json
 from tartarus.layout import DataLayout
-from tartarus.store import allocate_model_id, file_record, record_trained, trained_models
+from tartarus.store import (ModelRecord, allocate_model_id, file_record, read_record, record_trained, trained_models,
+                            write_record)
 
 
 def test_layout_names_follow_the_seed(tmp_path):
@@ -111,3 +113,53 @@ def test_trained_models_index_and_file_record(tmp_path):
     rec = file_record(f)
     assert rec["bytes"] == 3
     assert rec["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_layout_spells_embedding_suffixes_both_ways(tmp_path):
+    lay = DataLayout(tmp_path)
+    for model_id, layer in (("model_1", "9"), ("model_12", "dense_2"), ("model_3", "pred_x")):
+        assert lay.parse_embedding_suffix(lay.embedding_suffix(model_id, layer)) == (model_id, layer)
+    assert lay.parse_embedding_suffix("bow") is None
+    assert lay.predictions_of("model_1", "val", "D") == (lay.prediction("model_1", "val"),
+                                                         lay.prediction_index("model_1", "val"))
+    assert lay.predictions_of("model_1", "val", "D", layer=9) == (lay.x("val", "model_1-pred_9", "D"),
+                                                                  lay.items_index("val", "D", "model_1-pred_9"))
+    assert lay.predictions_of("model_1", "test", "E", other_dataset="E")[0].name == "pred_model_1_test_E.npy"
+    assert lay.best_weights("model_4").name.endswith(".weights.h5")  # Keras refuses any other name
+
+
+def _experiment_dict():
+    from tartarus.config import Registry
+    return {"name": "dummy_audio", **Registry().experiment("dummy_audio").to_dict()}
+
+
+def test_model_record_round_trip_and_experiment(tmp_path):
+    lay = DataLayout(tmp_path)
+    lay.model_dir("model_1").mkdir(parents=True)
+    record = ModelRecord("model_1", _experiment_dict(), ("bow",), [(16, 96, 1), (40,)], input_stats=[{"mean": 0.5}],
+                         backend="jax", audio_params={"n_frames": 16}, resume_overrides=[{"at_epoch": 2}])
+    write_record(lay, record)
+    back = read_record(lay, "model_1")
+    saved = read_json(lay.model_config("model_1"))  # JSON keeps no tuples: the experiment's come back as lists
+    assert back == dataclasses.replace(record, experiment=saved["experiment"])
+    assert back.to_dict() == saved
+    assert back.load_experiment().name == "dummy_audio" and back.load_experiment().dataset.dataset == "DUMMY"
+    # the JSON keys are those of the config.json files written so far
+    assert list(saved) == [
+        "model_id", "experiment", "suffixes", "input_shapes", "input_stats", "input_prescaled", "backend",
+        "audio_params", "resume_overrides"]
+
+
+def test_model_record_reads_older_configs(tmp_path):
+    lay = DataLayout(tmp_path)
+    # a config.json of an earlier version: no model_id, shapes or settings; a key unknown today
+    write_json(lay.model_config("model_2"), {"experiment": _experiment_dict(), "workers": 4})
+    record = read_record(lay, "model_2")
+    assert (record.model_id, record.suffixes, record.audio_params, record.input_prescaled) == ("model_2", (), None, False)
+    write_record(lay, record)  # the unknown key is kept as it was
+    assert read_json(lay.model_config("model_2"))["workers"] == 4
+    with pytest.raises(MissingInput, match="model_3.*tartarus run EXPERIMENT"):
+        read_record(lay, "model_3")
+    write_json(lay.model_config("model_4"), {"model_id": "model_4"})
+    with pytest.raises(DataMismatch, match="config.json: expected a JSON object with an 'experiment' object"):
+        read_record(lay, "model_4")

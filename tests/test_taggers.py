@@ -13,7 +13,7 @@ from tartarus.errors import ConfigError
 from tartarus.layout import DataLayout
 from tartarus.models import (ARCHITECTURES, build_model, default_cnn, describe_layers, get_architecture,
                              layer_model, load_model, resolve_layer)
-from tartarus.train import run
+from tartarus.pipeline import run_experiment as run  # train -> predict -> evaluate
 
 N_OUT = 5
 BATCH = 4

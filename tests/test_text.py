@@ -13,6 +13,7 @@ from tartarus.datasets.dummy import generate_dummy
 from tartarus.errors import ConfigError, DataMismatch, MissingInput
 from tartarus.layout import SETS, DataLayout
 from tartarus.text import build_d2v_targets, build_vsm, build_w2v, read_texts, tags_from_matrix, tokenize
+from tartarus.text.w2v import load_pretrained
 from tartarus.text.doc2vec import read_tags
 
 SUPER = Path(__file__).resolve().parents[1].parent / "shared" / "super"
@@ -232,7 +233,7 @@ def test_vsm_defaults_are_the_seeds(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ w2v
-W2V_FAST = dict(embedding_dim=16, epochs=3, window=3)
+W2V_FAST = dict(embedding_dim=16, n_epochs=3, window=3)
 
 
 def test_w2v_defaults_are_the_seeds(tmp_path):
@@ -243,7 +244,7 @@ def test_w2v_defaults_are_the_seeds(tmp_path):
     from tartarus.config.schema import DatasetEntry
     from tartarus.text.w2v import train_sentences
     sig = inspect.signature(build_w2v).parameters
-    assert (sig["epochs"].default, sig["skipgram"].default, sig["sentences"].default, sig["unit_vectors"].default,
+    assert (sig["n_epochs"].default, sig["skipgram"].default, sig["sentences"].default, sig["unit_vectors"].default,
             sig["embedding_dim"].default, sig["window"].default, sig["min_count"].default,
             sig["sequence_length"].default) == (5, False, "lines", True, 300, 10, 1, 500)
     entry = DatasetEntry(name="X")
@@ -255,7 +256,7 @@ def test_w2v_defaults_are_the_seeds(tmp_path):
     layout = write_corpus(tmp_path, {"train": texts, "val": {"d": "sol"}, "test": {"e": "luna"}})
     build_w2v(layout, "T", sequence_length=6, embedding_dim=8)
     params = json.loads(layout.text_params("w2v", "T").read_text())
-    assert (params["sg"], params["epochs"], params["window"], params["sample"], params["sentences"],
+    assert (params["sg"], params["n_epochs"], params["window"], params["sample"], params["sentences"],
             params["n_sentences"], params["unit_vectors"]) == (0, 5, 10, 0.001, "lines", 7, True)
     w = np.load(layout.embedding_weights("w2v", "T"))
     assert np.allclose(np.linalg.norm(w[2:], axis=1), 1.0, atol=1e-5)
@@ -266,10 +267,10 @@ def test_w2v_defaults_are_the_seeds(tmp_path):
     want = np.stack([ref.wv[t] / np.linalg.norm(ref.wv[t]) for t in words])
     assert ref.epochs == 5 and ref.sg == 0 and np.allclose(w[2:], want, atol=1e-6)
     # the earlier choices, as options
-    build_w2v(layout, "T", sequence_length=6, embedding_dim=8, skipgram=True, epochs=20, sentences="texts",
+    build_w2v(layout, "T", sequence_length=6, embedding_dim=8, skipgram=True, n_epochs=20, sentences="texts",
               unit_vectors=False)
     params = json.loads(layout.text_params("w2v", "T").read_text())
-    assert (params["sg"], params["epochs"], params["sentences"], params["n_sentences"]) == (1, 20, "texts", 3)
+    assert (params["sg"], params["n_epochs"], params["sentences"], params["n_sentences"]) == (1, 20, "texts", 3)
     assert not np.allclose(np.linalg.norm(np.load(layout.embedding_weights("w2v", "T"))[2:], axis=1), 1.0)
     with pytest.raises(ConfigError, match="sentences"):
         build_w2v(layout, "T", sentences="paragraphs")
@@ -359,6 +360,25 @@ def test_w2v_pretrained_vectors(tmp_path):
         build_w2v(layout, "T", embedding_dim=5, pretrained=tmp_path / "nope.txt")
 
 
+def test_w2v_pretrained_kv_is_refused_with_a_conversion_that_works(tmp_path):
+    # gensim's .kv files are pickles: refused before anything is read, with the user's own way out
+    import shlex
+    import subprocess
+    import sys
+    from gensim.models import KeyedVectors
+    kv = KeyedVectors(vector_size=3)
+    kv.add_vectors(["sol", "luna"], np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32))
+    saved = tmp_path / "my vectors.kv"
+    kv.save(str(saved))
+    with pytest.raises(ConfigError, match=r"my vectors\.kv.*pickles.*save_word2vec_format") as err:
+        build_w2v(DataLayout(tmp_path / "data"), "T", embedding_dim=3, pretrained=saved)
+    command = shlex.split(str(err.value).split("convert a file you trust with: ", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    subprocess.run([sys.executable, "-c", command[2]], check=True, cwd=tmp_path)
+    back = load_pretrained(tmp_path / "my vectors.bin")
+    assert back.index_to_key == ["sol", "luna"] and np.array_equal(back.vectors, kv.vectors)
+
+
 # -------------------------------------------------------------------------------- doc2vec
 def _cosines(y):
     u = y / np.linalg.norm(y, axis=1, keepdims=True)
@@ -443,7 +463,7 @@ def test_super_lyrics_vsm_and_w2v(super_layout):
     test = fileio.load_sparse(out["test"])
     assert all(test[i].nnz > 0 for i in range(3))  # shared Spanish words still give test rows weight
 
-    out = build_w2v(super_layout, "SUPER", sequence_length=100, embedding_dim=12, epochs=2)
+    out = build_w2v(super_layout, "SUPER", sequence_length=100, embedding_dim=12, n_epochs=2)
     words = [t for t, _, _ in vocabulary(super_layout, "w2v", "SUPER")]
     x = np.load(out["test"])
     assert x.shape == (3, 100) and np.load(out["train"]).shape == (3, 100)
@@ -482,3 +502,21 @@ def test_d2v_shufl_variant(dummy):
     assert np.allclose(np.load(out["train"]), np.stack([model.dv[i] for i in first]) + shift, atol=1e-6)
     with pytest.raises(ConfigError, match="variant"):
         build_d2v_targets(dummy, "DUMMY", variant="dm")
+
+
+@pytest.mark.parametrize("build,kwargs,message", [
+    (build_w2v, {"n_jobs": 0}, "n_jobs must be an integer >= 1, got 0"),
+    (build_w2v, {"n_epochs": True}, "n_epochs must be an integer >= 1, got True"),
+    (build_w2v, {"seed": -1}, "seed must be an integer >= 0, got -1"),
+    (build_w2v, {"sentences": "words"}, "sentences must be one of 'lines', 'texts', got 'words'"),
+    (build_d2v_targets, {"n_epochs": 0}, "n_epochs must be an integer >= 1, got 0"),
+    (build_d2v_targets, {"alpha": float("nan")}, "alpha must be a positive finite number, got nan"),
+    (build_d2v_targets, {"variant": "dm"}, "variant must be one of 'dbow', 'shufl', got 'dm'"),
+    (build_vsm, {"n_words": 2.5}, "n_words must be an integer >= 0, got 2.5"),
+])
+def test_text_builders_refuse_bad_arguments_before_reading(tmp_path, build, kwargs, message):
+    # the data root is empty: each check must come before any file is looked for
+    with pytest.raises(ConfigError) as err:
+        build(DataLayout(tmp_path), "T", **kwargs)
+    assert str(err.value) == message
+    assert not any(tmp_path.iterdir())

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from tartarus.config import Registry
+from tartarus.config import Registry, experiment_from_dict, parse_override
+from tartarus.config.families import FAMILIES
 from tartarus.config.schema import CnnSection
 from tartarus.errors import ConfigError
 from tartarus.models import (ARCHITECTURES, build_model, describe_layers, get_architecture, layer_model,
@@ -19,9 +20,15 @@ BATCH = 4
 
 
 def cnn(**overrides):
-    """A CnnSection through the registry, so the new keys go through --set parsing and coercion."""
-    sets = [f"cnn.{k}={v!r}" for k, v in overrides.items()]
-    return Registry().experiment("dummy_audio", sets).cnn
+    """A CnnSection of dummy_audio's settings that the chosen architecture reads (setting a key it does
+    not read is an error), with ``overrides`` through --set parsing and coercion."""
+    raw = Registry().raw_experiment("dummy_audio")
+    sets = [parse_override(f"cnn.{k}={v!r}") for k, v in overrides.items()]
+    arch = str(dict(sets).get(("cnn", "architecture"), raw["cnn"].get("architecture", "1")))
+    raw["cnn"] = {k: v for k, v in raw["cnn"].items() if k in FAMILIES[arch].keys()}
+    for (_, key), value in sets:
+        raw["cnn"][key] = value
+    return experiment_from_dict("dummy_audio", raw).cnn
 
 
 def vectors(*dims, n=BATCH):
@@ -217,13 +224,15 @@ def test_table_and_new_keys():
     c = CnnSection()
     assert (c.sequence_length, c.embedding_dim, c.filter_sizes, c.num_filters, c.dropout_prob, c.vocab_size,
             c.embedding_trainable, c.init) == (500, 300, (2, 3), 150, (0.5, 0.8), 0, True, "glorot_uniform")
-    parsed = cnn(dropout_prob=[0, 0.5], filter_sizes=[3, 4, 5], embedding_trainable=False)
+    parsed = cnn(architecture="4", dropout_prob=[0, 0.5], filter_sizes=[3, 4, 5], embedding_trainable=False)
     assert parsed.dropout_prob == (0.0, 0.5) and isinstance(parsed.dropout_prob[0], float)
     assert parsed.filter_sizes == (3, 4, 5) and parsed.embedding_trainable is False
     with pytest.raises(ConfigError, match="cnn.dropout_prob"):
-        cnn(dropout_prob=[0.5])
+        cnn(architecture="4", dropout_prob=[0.5])
     with pytest.raises(ConfigError, match="cnn.filter_sizes"):
-        cnn(filter_sizes=[2, "x"])
+        cnn(architecture="4", filter_sizes=[2, "x"])
+    with pytest.raises(ConfigError, match=r"cnn\.filter_sizes is not read by architecture 1 \(audio CNN\)"):
+        cnn(filter_sizes=[3, 4])  # dummy_audio's architecture 1 has no filter sizes
 
 
 # ---------------------------------------------------------------- other backends

@@ -117,7 +117,7 @@ def test_hdf5_vector_features_train_and_predict_per_item(layout):
     from tartarus.fileio import load_npy
     from tartarus.models import load_model
     from tartarus.predict import predict_items
-    from tartarus.train import run
+    from tartarus.pipeline import run_experiment as run
 
     rng = np.random.default_rng(0)
     for set_, n in (("train", 8), ("val", 4), ("test", 4)):

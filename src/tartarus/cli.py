@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-import warnings
 
 # nothing here imports Keras or TensorFlow: main() quiets their start-up first (tartarus.quiet)
 from .errors import ConfigError, TartarusError  # noqa: E402
-from .config.schema import PROTOCOL_CHOICES, DatasetEntry, PredictingSection, TrainingSection, range_of, ranged  # noqa: E402
+from .config.schema import (AGGREGATIONS, PATCH_MODES, PROTOCOL_CHOICES, DatasetEntry, PredictingSection,  # noqa: E402
+                            TrainingSection, range_of, ranged)
 from .layout import SETS, DataLayout  # noqa: E402
-from .quiet import quiet_backend, verbose_requested  # noqa: E402
+from .quiet import configure_cli, verbose_requested  # noqa: E402
 
 
 def _common():
@@ -108,13 +107,13 @@ def cmd_show(args):
 
 
 def cmd_run(args):
-    from .train import run
+    from .pipeline import run_experiment
     layout = _layout(args)
     experiment = None if args.resume else _registry(args).experiment(args.name, args.set)
     if args.resume and args.name and args.name != "-":
         print(f"resuming {args.resume} (its saved config is used; {args.name!r} is ignored)")
-    result = run(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval,
-                 overrides=args.set if args.resume else ())
+    result = run_experiment(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval,
+                            overrides=args.set if args.resume else ())
     if not result.nothing_to_do:
         print(f"{result.model_id}: done after {result.epochs} epoch(s); model in {layout.model_dir(result.model_id)}")
 
@@ -123,11 +122,9 @@ def cmd_predict(args):
     from .predict import predict
     layout = _layout(args)
     sets = args.sets or ["test"]
-    if args.patches and args.full_track:
-        raise ConfigError("predict: -p (patches files) and --full-track (whole spectrograms) exclude each other")
     for set_, out, index, result in predict(layout, args.model, sets, args.layer, args.aggregation,
                                             full_track=args.full_track, dataset=args.pred_dataset,
-                                            trim_coeff=args.trim_coeff, middle=args.middle):
+                                            trim_coeff=args.trim_coeff, middle=args.middle, patches=args.patches):
         print(f"{args.model} {set_}: {result.values.shape[0]} items x {result.values.shape[1]} -> {out} (+ {index.name})")
         if result.patch_counts:
             print(f"  {sum(result.patch_counts)} patches of whole tracks ({min(result.patch_counts)} to "
@@ -138,8 +135,8 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    from .evaluate import evaluate_model
-    evaluate_model(_layout(args), args.model, args.sets or ["test"], verbose=1, protocol=args.protocol)
+    from .pipeline import evaluate_trained
+    evaluate_trained(_layout(args), args.model, args.sets or ["test"], verbose=1, protocol=args.protocol)
 
 
 def cmd_recommend(args):
@@ -197,7 +194,7 @@ def cmd_architectures(args):
 def cmd_spectrograms(args):
     from .audio.runner import compute_spectrograms
     entry = _registry(args).dataset(args.dataset)
-    report = compute_spectrograms(_layout(args), entry, n_jobs=args.jobs, overwrite=args.overwrite)
+    report = compute_spectrograms(_layout(args), entry, n_jobs=args.n_jobs, overwrite=args.overwrite)
     print(report.summary())
 
 
@@ -222,7 +219,7 @@ def cmd_text(args):
     elif args.kind == "w2v":
         paths = text.build_w2v(layout, entry.name, sequence_length=pick(args.sequence_length, entry.sequence_length),
                                embedding_dim=pick(args.embedding_dim, entry.embedding_dim),
-                               epochs=pick(args.epochs, entry.w2v_epochs), seed=pick(args.seed, entry.seed),
+                               n_epochs=pick(args.epochs, entry.w2v_epochs), seed=pick(args.seed, entry.seed),
                                pretrained=args.pretrained, skipgram=args.skipgram or entry.w2v_skipgram,
                                sentences=args.sentences, unit_vectors=not args.raw_vectors)
     else:
@@ -246,7 +243,11 @@ def cmd_cluster(args):
 
 
 def cmd_interactions(args):
-    from .factors import import_interactions
+    from .interactions import import_interactions
+    if args.action == "split":
+        return _split_interactions(args)
+    if args.file is None:
+        raise ConfigError("interactions import needs the triplets FILE (TSV or CSV of user, item, count rows)")
 
     def column(value):
         return int(value) if value is not None and value.lstrip("-").isdigit() else value
@@ -263,16 +264,34 @@ def cmd_magna(args):
     report = import_magna(args.annotations, args.mp3_dir, _layout(args), ds=args.dataset, seed=args.seed,
                           fractions=tuple(args.fractions), min_tag_count=args.min_tag_count,
                           top_tags=args.top_tags, min_tags=args.min_tags, decode_check=not args.no_decode_check,
-                          n_jobs=args.jobs, overwrite=args.overwrite, progress=True)
+                          n_jobs=args.n_jobs, overwrite=args.overwrite, progress=True)
     print(report.summary())
 
 
+def _split_interactions(args):
+    """``tartarus interactions split``: a seeded random item split of the imported items."""
+    from .interactions import load_interactions
+    from .splits import random_item_splits, write_item_splits
+    if args.file is not None:
+        raise ConfigError(f"interactions split takes no FILE (got {args.file!r}): it splits the imported items")
+    layout = _layout(args)
+    _, _, items = load_interactions(layout, args.dataset)
+    ids = random_item_splits(items, tuple(args.fractions), args.seed)
+    files = write_item_splits(layout, args.dataset, ids, overwrite=args.overwrite)
+    sizes = ", ".join(f"{set_} {len(ids[set_])}" for set_ in SETS)
+    print(f"{args.dataset}: {len(items)} items split at random (seed {args.seed}): {sizes} -> "
+          f"{', '.join(str(path) for path in files.values())}")
+
+
 def cmd_factors(args):
-    from .factors import factorize
-    params = dict(parse_param(p) for p in args.param)
-    if args.all_items:
-        params["targets_all_items"] = True
-    report = factorize(_layout(args), args.dataset, method=args.method, dim=args.dim, seed=args.seed, **params)
+    from .factors import factor_params
+    from .pipeline import make_factors
+    given = dict(parse_param(p) for p in args.param)
+    fact = given.pop("fact", None)  # the name in the files, not a method parameter
+    all_items = bool(given.pop("targets_all_items", False)) or args.all_items
+    params = factor_params(args.method, **given)
+    report = make_factors(_layout(args), args.dataset, params, dim=args.dim, seed=args.seed,
+                          targets_all_items=all_items, fact=fact)
     print(report.summary())
 
 
@@ -345,10 +364,11 @@ def build_parser():
     p = add("predict", cmd_predict, "write a model's outputs or a layer's embeddings per item")
     p.add_argument("model", help="model id, e.g. model_1")
     p.add_argument("-p", "--patches", action="store_true",
-                   help="predict from the patches files (the seed's flag; the default for audio models)")
+                   help="predict from the patches files (the seed's flag): what an audio model does without "
+                        "--full-track anyway; an error for a model that reads no patches")
     p.add_argument("-l", "--layer", help="layer index (the seed's numbering) or name; embeddings go to train_data/")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default test")
-    p.add_argument("--aggregation", choices=("mean", "max", "median"),
+    p.add_argument("--aggregation", choices=AGGREGATIONS,
                    help="how patches combine into one row per item (default: the experiment's, mean)")
     p.add_argument("--full-track", action="store_true",
                    help="predict from each item's whole spectrogram as the seed's predict.py: trim "
@@ -408,7 +428,7 @@ def build_parser():
 
     p = add("spectrograms", cmd_spectrograms, "decode a dataset's audio into spectrograms (resumable)")
     p.add_argument("dataset")
-    p.add_argument("-j", "--jobs", type=_entry("num_process"),
+    p.add_argument("-j", "--jobs", dest="n_jobs", type=_entry("num_process"),
                    help="worker processes (default: the dataset entry's num_process; -1: every core)")
     p.add_argument("--overwrite", action="store_true", help="recompute everything, also with changed parameters")
 
@@ -417,7 +437,7 @@ def build_parser():
     p.add_argument("--npatches", type=_entry("npatches"), help="patches per item (default: the dataset entry's)")
     p.add_argument("--window", type=_entry("window", float),
                    help="patch length in seconds (default: the dataset entry's)")
-    p.add_argument("--mode", choices=("random", "even"), help="random crops or evenly spaced")
+    p.add_argument("--mode", choices=PATCH_MODES, help="random crops or evenly spaced")
     p.add_argument("--seed", type=_entry("seed"), help="seed of the random crops")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
 
@@ -434,7 +454,8 @@ def build_parser():
                    help="vsm: only the first N words of each text count (0: all; default 300)")
     p.add_argument("--sequence-length", type=_entry("sequence_length"), help="w2v: tokens per item (padded or cut)")
     p.add_argument("--embedding-dim", type=_entry("embedding_dim"), help="w2v: word vector size")
-    p.add_argument("--pretrained", help="w2v: word2vec file (.bin binary, else text) instead of training on the train texts")
+    p.add_argument("--pretrained", help="w2v: word2vec file (.bin binary, else text; gensim's pickled .kv is refused) "
+                        "instead of training on the train texts")
     p.add_argument("--epochs", type=_entry("w2v_epochs"), help="w2v: training epochs (default 5, gensim's)")
     p.add_argument("--skipgram", action="store_true", help="w2v: skip-gram instead of CBOW")
     p.add_argument("--sentences", choices=("lines", "texts"), default="lines",
@@ -462,9 +483,10 @@ def build_parser():
                    help="item ids shown per cluster (default 5; 0: none)")
     p.add_argument("-o", "--output", help="also write id<TAB>cluster of every item to this TSV file")
 
-    p = add("interactions", cmd_interactions, "import (user, item, count) triplets as a sparse user x item matrix")
-    p.add_argument("action", choices=("import",))
-    p.add_argument("file", help="TSV or CSV (also .gz) of user, item, count rows")
+    p = add("interactions", cmd_interactions, "import (user, item, count) triplets as a sparse user x item matrix; "
+                                              "split: a random train/val/test split of the imported items")
+    p.add_argument("action", choices=("import", "split"))
+    p.add_argument("file", nargs="?", help="import: TSV or CSV (also .gz) of user, item, count rows")
     p.add_argument("--dataset", required=True)
     p.add_argument("--user-col", default="0", help="column of the user id: position (0-based) or header name")
     p.add_argument("--item-col", default="1", help="column of the item id")
@@ -473,7 +495,11 @@ def build_parser():
     p.add_argument("--min-user", type=_number(int, COUNT), default=1, help="drop users with fewer distinct items")
     p.add_argument("--min-item", type=_number(int, COUNT), default=1, help="drop items with fewer distinct users")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing import (the factors made from it become stale)")
+                   help="replace an existing import (the factors made from it become stale), or with split "
+                        "the existing item splits")
+    p.add_argument("--fractions", type=_number(float, ranged(ge=0, le=1)), nargs=3, default=(0.8, 0.1, 0.1),
+                   metavar=("TRAIN", "VAL", "TEST"), help="split: item fractions (default 0.8 0.1 0.1)")
+    p.add_argument("--seed", type=_number(int, SEED), default=0, help="split: seed of the random split")
     p.add_argument("--max-bad-rows", type=_number(float, ranged(ge=0, le=1)), default=0.01, metavar="FRACTION",
                    help="refuse the file when more than this fraction of its rows is bad (default 0.01)")
 
@@ -493,7 +519,7 @@ def build_parser():
     p.add_argument("--min-tags", type=_number(int, ranged(ge=0)), default=0,
                    help="drop clips with fewer tags (default 0 keeps untagged clips; text d2v needs 1)")
     p.add_argument("--no-decode-check", action="store_true", help="only check that each mp3 exists and is not empty")
-    p.add_argument("-j", "--jobs", type=_number(int, COUNT), help="threads of the decode check (default: up to 8)")
+    p.add_argument("-j", "--jobs", dest="n_jobs", type=_number(int, COUNT), help="threads of the decode check (default: up to 8)")
     p.add_argument("--overwrite", action="store_true", help="import again over an existing import (new splits)")
 
     p = add("factors", cmd_factors, "item and user latent factors from the train items' interactions (cold start)")
@@ -524,14 +550,47 @@ def build_parser():
     return parser
 
 
+def parse_command_line(command, parser=None):
+    """The ``argparse.Namespace`` that ``command`` parses to, without running it.
+
+    ``command`` is a line as the library's messages spell it (``tartarus factors DS --method als``,
+    see :meth:`tartarus.layout.DataLayout.cli`): split as a POSIX shell would, its first word
+    ``tartarus``. ``--param`` values are read as ``cmd_factors`` reads them. Raises ValueError naming
+    the line and what the parser said, so that a hint printed to a user is held to the real parser
+    (tests/test_hints.py); ``parser`` (default: :func:`build_parser`) saves rebuilding it per line.
+    """
+    import contextlib
+    import io
+    import shlex
+    try:
+        argv = shlex.split(str(command))
+    except ValueError as exc:  # an unclosed quote
+        raise ValueError(f"{command!r} is not a shell command line: {exc}") from None
+    if not argv or argv[0] != "tartarus":
+        raise ValueError(f"{command!r} does not start with 'tartarus'")
+    parser = parser or build_parser()
+    said = io.StringIO()
+    try:
+        # argparse reports a bad line on stderr and exits: keep both, for the ValueError
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            args = parser.parse_args(argv[1:])
+    except SystemExit:
+        lines = [ln for ln in said.getvalue().splitlines() if ln.strip()]
+        raise ValueError(f"{command!r} does not parse: {lines[-1] if lines else 'no message'}") from None
+    for text in getattr(args, "param", None) or ():
+        try:
+            parse_param(text)
+        except ConfigError as exc:
+            raise ValueError(f"{command!r} does not parse: --param {text!r}: {exc}") from None
+    return args
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = verbose_requested(getattr(args, "verbose", False))
     # the CLI owns the process: TensorFlow's start-up and retracing chatter off the terminal, unless asked for
-    undo_quiet = quiet_backend(verbose)
-    if not verbose:
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    undo_quiet = configure_cli(verbose)
     try:
         args.func(args)
     except TartarusError as exc:

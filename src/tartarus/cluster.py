@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import fileio
+from .checks import check_int
 from .errors import ConfigError, DataMismatch
 from .layout import SETS, DataLayout
 
@@ -83,8 +84,7 @@ def kmeans(vectors, k=40, seed=0, n_init=10):
     """
     from sklearn.cluster import KMeans
     vectors = np.asarray(vectors, dtype=np.float64)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    k = check_int("k", k)
     if len(vectors) < k:
         raise ConfigError(f"k = {k} clusters need at least {k} items, got {len(vectors)}")
     if not np.isfinite(vectors).all():

@@ -8,14 +8,20 @@ class TartarusError(Exception):
 
 
 class MissingInput(TartarusError, FileNotFoundError):
-    """A file the stage needs is absent; the message names it and the command that makes it."""
+    """A file the stage needs is absent; the message names it and the command that makes it.
+
+    ``command`` is a ``tartarus ...`` line (``DataLayout.cli``; tests/test_hints.py parses each)
+    shown as "make it with: ...", or, when no command makes the file, a sentence saying what to
+    do instead, shown as it is (never passed off as a command).
+    """
 
     def __init__(self, path, command=None, what=None):
         self.path = path
         self.command = command
         msg = f"missing {what or 'input'}: {path}"
         if command:
-            msg += f" (make it with: {command})"
+            is_command = str(command).startswith("tartarus ")
+            msg += f" (make it with: {command})" if is_command else f" ({command})"
         super().__init__(msg)
 
     def __str__(self):

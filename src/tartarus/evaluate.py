@@ -14,12 +14,12 @@ import numpy as np
 
 from . import fileio
 from . import metrics as M
-from .config.schema import PROTOCOL_CHOICES, PROTOCOLS
+from .checks import check_choice, check_int
+from .config.schema import EVALUATIONS, MAP_K, PROTOCOL_CHOICES, PROTOCOLS
 from .errors import ConfigError, DataMismatch
 
-EVALUATIONS = ("multiclass", "multilabel", "binary", "recommendation")
 RESULTS_COLUMNS = ("model", "experiment", "set", "evaluation", "n_items", "accuracy", "macro_f1",
-                   "micro_f1", "roc_auc", "pr_auc", "map@k", "k", "timestamp")
+                   "micro_f1", "roc_auc", "pr_auc", "map_at_k", "k", "timestamp")
 PRECISION_AT = (1, 3, 5)
 
 
@@ -89,7 +89,7 @@ def _labels(labels, c):
 
 
 # ------------------------------------------------------------------------------- evaluation
-def evaluate_scores(y_true, y_score, evaluation, labels=None, k=500, threshold=0.5):
+def evaluate_scores(y_true, y_score, evaluation, labels=None, k=MAP_K, threshold=0.5):
     """Metrics of predicted scores against the truth, as a JSON-ready dict.
 
     y_score : (n, c) scores (softmax/sigmoid outputs, or any monotone scores).
@@ -112,13 +112,11 @@ def evaluate_scores(y_true, y_score, evaluation, labels=None, k=500, threshold=0
 
     Raises DataMismatch on shapes that do not line up (naming both) and on NaN or infinite values.
     """
-    if evaluation not in EVALUATIONS:
-        raise ConfigError(f"evaluation must be one of {', '.join(EVALUATIONS)}, got {evaluation!r}")
+    check_choice("evaluation", evaluation, EVALUATIONS)
     if evaluation == "recommendation":
         raise NotImplementedError("evaluation 'recommendation' (MAP@k over users' held-out items) "
                                   "is not implemented yet")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k (evaluating.map_k) must be a positive integer, got {k!r}")
+    k = check_int("k (evaluating.map_k)", k)
     truth, scores = _prepare(y_true, y_score, evaluation)
     n, c = scores.shape
     names = _labels(labels, c)
@@ -225,7 +223,7 @@ def write_results(layout, model_id, set_, results, experiment_name="", extra=Non
            "evaluation": results.get("evaluation"), "n_items": results.get("n_items"),
            "accuracy": results.get("accuracy"), "macro_f1": results.get("macro_f1"),
            "micro_f1": results.get("micro_f1"), "roc_auc": results.get("roc_auc"),
-           "pr_auc": results.get("pr_auc"), "map@k": results.get("map_at_k"), "k": results.get("k"),
+           "pr_auc": results.get("pr_auc"), "map_at_k": results.get("map_at_k"), "k": results.get("k"),
            "timestamp": timestamp}
     table = layout.results_table()
     fileio.append_tsv_row(table, RESULTS_COLUMNS, [_cell(row[col]) for col in RESULTS_COLUMNS])
@@ -259,15 +257,16 @@ def save_confusion_plot(path, matrix, labels=None, title=""):
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center",
                         color="white" if top and cm[i, j] > top / 2 else "black", fontsize=8)
     fig.tight_layout()
-    with fileio.atomic_path(path, suffix=".png") as tmp:
+    with fileio.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     return path
 
 
 # ------------------------------------------------------------------------------- trained models
 def _experiment_of(layout, model_id):
-    from .predict import saved_experiment
-    return saved_experiment(layout, model_id)[0]
+    """The Experiment of a trained model, from its record (the Keras model itself is not loaded)."""
+    from .store import read_record
+    return read_record(layout, model_id).load_experiment()
 
 
 def _saved_scores(layout, model_id, set_, experiment):
@@ -399,8 +398,7 @@ def recommendation_scores(item_factors, user_factors):
 
 def _protocols(protocol):
     """``evaluating.protocol`` / ``--protocol`` as the ordered protocols to report (first: the headline)."""
-    if protocol not in PROTOCOL_CHOICES:
-        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got {protocol!r}")
+    check_choice("protocol", protocol, PROTOCOL_CHOICES)
     return PROTOCOLS if protocol == "both" else (protocol,)
 
 
@@ -463,7 +461,7 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
                     for name in protocols}
     head = per_protocol[protocols[0]]
     results = {"evaluation": "recommendation", "k": k, "n_items": int(relevance.shape[1]), **head,
-               "map_at_k": head["map"], "protocols": per_protocol, "missing_items": missing}
+               "protocols": per_protocol, "missing_items": missing}
     if write:
         write_results(layout, model_id, set_, results, experiment_name=experiment.name,
                       extra={"dataset": ds.dataset, "fact": ds.fact, "dim": ds.dim})
@@ -482,7 +480,7 @@ def format_recommendation(results):
     for name, rep in protocols.items():
         columns = [(results.get("model") or "model", rep)] + list((rep.get("baselines") or {}).items())
         cuts = list(rep.get("at") or {})
-        metrics = [(f"MAP@{k}", lambda r: r.get("map"))]
+        metrics = [(f"MAP@{k}", lambda r: r.get("map_at_k"))]
         for key, label in (("precision", "P"), ("ndcg", "nDCG"), ("adiv", "ADiv")):
             metrics += [(f"{label}@{cut}", lambda r, key=key, cut=cut: (r.get("at") or {}).get(cut, {}).get(key))
                         for cut in cuts] or [(f"{label}@{k}", lambda r, key=key: r.get(key))]
@@ -495,24 +493,33 @@ def format_recommendation(results):
     return "\n".join(lines)
 
 
-def evaluate_model(layout, model_id, sets=("test",), verbose=1, predict_first=True, protocol=None):
-    """Predict (unless ``predict_first`` is false) and evaluate a trained model on each split.
+def sets_to_predict(layout, experiment, sets):
+    """The splits whose saved predictions evaluating ``sets`` reads: ``sets``, and val for a multilabel
+    experiment whose thresholds are chosen on val (when the dataset has a val split)."""
+    wanted = list(sets)
+    if (experiment.dataset.evaluation == "multilabel" and experiment.evaluating.thresholds != "fixed"
+            and "val" not in wanted and layout.items_index("val", experiment.dataset.dataset).exists()):
+        wanted.append("val")
+    return wanted
+
+
+def check_protocol(protocol):
+    """A ``--protocol`` value (None: the experiment's), checked so that a bad one fails before any work."""
+    if protocol is not None:
+        _protocols(protocol)
+    return protocol
+
+
+def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, experiment=None):
+    """Evaluate the saved predictions of a trained model on each split and write the results.
 
     Returns ``{set: results}``; a ``recommendation`` experiment is evaluated by
     :func:`evaluate_recommendation` (``protocol``: see there; default ``evaluating.protocol``),
-    every other kind by :func:`evaluate_saved`. A multilabel experiment whose thresholds are
-    chosen on val has the val split predicted too.
+    every other kind by :func:`evaluate_saved`. The predictions of :func:`sets_to_predict` must be
+    saved first (``tartarus predict``; ``pipeline.evaluate_trained`` predicts, then calls this).
     """
-    experiment = _experiment_of(layout, model_id)
-    if protocol is not None:
-        _protocols(protocol)  # a bad value fails before any prediction
-    if predict_first:
-        from .predict import predict
-        wanted = list(sets)
-        if (experiment.dataset.evaluation == "multilabel" and experiment.evaluating.thresholds != "fixed"
-                and "val" not in wanted and layout.items_index("val", experiment.dataset.dataset).exists()):
-            wanted.append("val")
-        predict(layout, model_id, wanted)
+    experiment = experiment or _experiment_of(layout, model_id)
+    check_protocol(protocol)
     out = {}
     for set_ in sets:
         if experiment.dataset.evaluation == "recommendation":

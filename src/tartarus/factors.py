@@ -1,28 +1,19 @@
-"""Interactions, the cold-start protocol, and latent factors (ALS, PMI + SVD) as regression targets.
+"""Latent factors of interactions (ALS, PMI + SVD) as regression targets.
 
-The stage, in data-flow order (every file name comes from ``tartarus.layout``):
+``factorize(layout, ds, params, dim)`` factorises the TRAIN items' interactions of a cold-start
+split (``tartarus.splits.cold_start_split``): ALS with ``implicit`` (:class:`AlsParams`) or positive
+PMI + truncated SVD (:class:`PmiParams`), and writes the item factors ``layout.y("train", fact, dim,
+ds)`` (rows in ``items_index_train`` order), the user factors and a params JSON. The pipeline's
+``make_factors`` composes the stage: import the dataset's shipped triplets, load, split, write the
+held-out matrices, factorise.
 
-1. ``import_interactions(path, layout, ds)`` reads ``(user, item, count)`` triplets from a TSV/CSV
-   file (Last.fm, Taste Profile, ... by choosing columns), sums duplicates, filters rare users and
-   items, and writes the users x items CSR matrix ``layout.interactions_matrix(ds)`` with its row
-   and column ids (``layout.interaction_users(ds)``, ``layout.interaction_items(ds)``).
-   ``load_interactions(layout, ds)`` reads them back.
-2. ``cold_start_split(layout, ds, matrix, users, items)`` assigns items to train/val/test (the
-   existing ``items_index_{set}`` files, or a seeded random split) and writes the held-out
-   interactions ``layout.eval_matrix(set, ds)`` (items x users) for val and test. Val and test
-   items are *cold*: none of their interactions is ever factorised (unless asked for with
-   ``targets_all_items``, see 3.).
-3. ``factorize(layout, ds, method, dim)`` factorises the TRAIN items' interactions (ALS with
-   ``implicit``, or positive PMI + truncated SVD) and writes the item factors ``layout.y("train",
-   method, dim, ds)`` (rows in ``items_index_train`` order), the user factors and a params JSON.
-
-   Val and test items have no factors in the cold-start setting: an item's factor needs its
-   interactions. To train a model with a validation loss (and to reproduce the published seed
-   targets, whose ``y_test_als_200`` came from the full matrix), ``targets_all_items=True``
-   factorises the interactions of ALL items of the three splits and writes ``y_{train,val,test}``
-   and user factors from that one factorisation (one latent space). The user factors have then
-   seen the test items' interactions: an evaluation against ``matrix_test`` with them is the
-   seed's protocol, not a strict cold start; the params JSON says which one was made.
+Val and test items have no factors in the cold-start setting: an item's factor needs its
+interactions. To train a model with a validation loss (and to reproduce the published seed
+targets, whose ``y_test_als_200`` came from the full matrix), ``targets_all_items=True``
+factorises the interactions of ALL items of the three splits and writes ``y_{train,val,test}``
+and user factors from that one factorisation (one latent space). The user factors have then
+seen the test items' interactions: an evaluation against ``matrix_test`` with them is the
+seed's protocol, not a strict cold start; the params JSON says which one was made.
 
 Users with no interaction with a train item get no trained factor: they are dropped from the
 evaluated users (their columns of ``matrix_val``/``matrix_test`` are left empty, and their row of
@@ -33,46 +24,32 @@ reported.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
-import io
-import math
-import shlex
+import os
 import time
-from array import array
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import fileio
-from .errors import ConfigError, DataMismatch, MissingInput
-from .layout import SETS, check_split_fractions
+from .checks import check_float, check_int, check_n_jobs
+from .errors import ConfigError, DataMismatch
+from .interactions import current_import_id, load_interactions, read_factor_params
+from .layout import SETS
+from .splits import ColdStartSplit, cold_start_split, read_item_splits
 
 __all__ = [
-    "InteractionReport", "import_interactions", "load_interactions", "import_id", "check_factors_current",
-    "stale_factors",
-    "ColdStartSplit", "cold_start_split",
+    "AlsParams", "PmiParams", "factor_params", "check_factor_run", "METHODS",
     "FactorReport", "factorize", "als_factors", "pmi_factors", "cooccurrence", "ppmi", "svd_factors",
-    "METHODS", "ALS_DEFAULTS", "PMI_DEFAULTS",
+    "factors_command", "check_factors_current",
 ]
 
 SHOWN = 5  # ids named in a message
-SHOWN_BAD = 10  # bad lines kept in an import report
-# largest share of bad rows an import accepts by default: a wrong column or separator makes most
-# rows bad, a clean dump (Taste Profile) has none; a higher share needs --max-bad-rows
-MAX_BAD_ROWS = 0.01
 METHODS = ("als", "pmi")
 PMI_SOURCES = ("cooccurrence", "class")
 COUNT_TRANSFORMS = ("raw", "log", "binary")
-ALS_DEFAULTS = {"regularization": 0.01, "iterations": 15, "alpha": 1.0, "counts": "raw", "num_threads": 0,
-                "use_gpu": None}
-PMI_DEFAULTS = {"pmi_source": "cooccurrence", "n_iter": 7, "n_oversamples": 10, "class_dim": None}
-COMMON_DEFAULTS = {"targets_all_items": False, "fact": None}
-_SEPARATORS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
 def _few(items):
@@ -81,642 +58,90 @@ def _few(items):
     return text + (f" ... ({len(items)} in all)" if len(items) > SHOWN else "")
 
 
-def _import_command(layout, ds):
-    return layout.cli("interactions", "import", "FILE", "--dataset", ds)
+# ================================================================================ parameters
+@dataclass(frozen=True)
+class AlsParams:
+    """Implicit-feedback ALS (``implicit``): every parameter, checked on construction.
 
-
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive_float(name, value, allow_zero=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ConfigError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
-    return float(value)
-
-
-# ===================================================================================== import
-@dataclass
-class InteractionReport:
-    """What ``import_interactions`` read, dropped and wrote.
-
-    ``bad_lines``: the first few ``(line number, reason)`` of the rows that could not be read
-    (1-based physical line numbers of the source file); ``bad_reasons``: counts by reason.
+    regularization: L2 weight (>= 0); iterations: sweeps (>= 1); alpha: confidence of an observed
+    entry per unit of count (> 0); counts: what a count becomes before ALS: ``raw``, ``log``
+    (log1p) or ``binary``; n_jobs: CPU threads (-1: every core, -2: all but one; the result does
+    not depend on it); use_gpu: None means when this ``implicit`` build has CUDA.
     """
-    source: Path
-    dataset: str
-    sep: str = "\t"
-    header: bool = False
-    columns: dict = field(default_factory=dict)  # role -> column position
-    n_records: int = 0  # non-blank data lines
-    n_bad: int = 0
-    bad_lines: list = field(default_factory=list)
-    bad_reasons: dict = field(default_factory=dict)
-    n_zero: int = 0  # rows with count 0: read, not an interaction
-    n_duplicates: int = 0  # rows summed into an earlier (user, item) pair
-    n_users_read: int = 0
-    n_items_read: int = 0
-    min_user: int = 1
-    min_item: int = 1
-    filter_rounds: int = 0
-    n_users: int = 0
-    n_items: int = 0
-    n_interactions: int = 0  # non-zero (user, item) pairs kept
-    total_count: float = 0.0
-    files: dict = field(default_factory=dict)
-    elapsed: float = 0.0
-    import_id: str = ""  # fingerprint of the matrix and its ids; factors made from it record it
-    stale: list = field(default_factory=list)  # factor params files made from a replaced import
+    method: ClassVar[str] = "als"
+    regularization: float = 0.01
+    iterations: int = 15
+    alpha: float = 1.0
+    counts: str = "raw"
+    n_jobs: int = -1
+    use_gpu: bool | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__  # frozen: store the normalised values
+        set_(self, "regularization", check_float("regularization", self.regularization, allow_zero=True))
+        set_(self, "iterations", check_int("iterations", self.iterations))
+        set_(self, "alpha", check_float("alpha", self.alpha))
+        if self.counts not in COUNT_TRANSFORMS:
+            raise ConfigError(f"counts must be one of {', '.join(COUNT_TRANSFORMS)}, got {self.counts!r}")
+        set_(self, "n_jobs", check_n_jobs("n_jobs", self.n_jobs))
+        if self.use_gpu not in (None, True, False):
+            raise ConfigError(f"use_gpu must be True, False or None (when available), got {self.use_gpu!r}")
 
     @property
-    def dropped_users(self):
-        return self.n_users_read - self.n_users
+    def uses_interactions(self):
+        return True
+
+    def get_config(self):
+        """The parameters as a JSON-ready dict (the params JSON's ``params``)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PmiParams:
+    """Positive PMI + truncated SVD: every parameter, checked on construction.
+
+    pmi_source: ``cooccurrence`` (item-item co-occurrence of the interactions) or ``class`` (item
+    x class labels ``y_*_class_{class_dim}``); n_iter, n_oversamples: of the randomized SVD
+    (>= 0); class_dim: the number of classes (None: the lines of ``genre_labels``).
+    """
+    method: ClassVar[str] = "pmi"
+    pmi_source: str = "cooccurrence"
+    n_iter: int = 7
+    n_oversamples: int = 10
+    class_dim: int | None = None
+
+    def __post_init__(self):
+        if self.pmi_source not in PMI_SOURCES:
+            raise ConfigError(f"pmi_source must be one of {', '.join(PMI_SOURCES)}, got {self.pmi_source!r}")
+        object.__setattr__(self, "n_iter", check_int("n_iter", self.n_iter, minimum=0))
+        object.__setattr__(self, "n_oversamples", check_int("n_oversamples", self.n_oversamples, minimum=0))
+        if self.class_dim is not None:
+            if self.pmi_source != "class":  # would be accepted and ignored
+                raise ConfigError(f"class_dim is read only with pmi_source='class', not {self.pmi_source!r}")
+            object.__setattr__(self, "class_dim", check_int("class_dim", self.class_dim))
 
     @property
-    def dropped_items(self):
-        return self.n_items_read - self.n_items
+    def uses_interactions(self):
+        return self.pmi_source == "cooccurrence"
 
-    def summary(self):
-        text = (f"{self.dataset}: {self.n_interactions} interactions of {self.n_users} users x {self.n_items} items "
-                f"(total count {self.total_count:g}) from {self.source} ({self.n_records} rows")
-        if self.n_duplicates:
-            text += f", {self.n_duplicates} duplicates summed"
-        if self.n_zero:
-            text += f", {self.n_zero} zero counts skipped"
-        text += ")"
-        if self.dropped_users or self.dropped_items:
-            text += (f"; min_user={self.min_user}, min_item={self.min_item} dropped {self.dropped_users} users and "
-                     f"{self.dropped_items} items in {self.filter_rounds} rounds")
-        if self.n_bad:
-            shown = ", ".join(f"line {n} ({why})" for n, why in self.bad_lines[:SHOWN])
-            text += f"; {self.n_bad} bad rows skipped: {shown}" + (" ..." if self.n_bad > SHOWN else "")
-        text += f" [{self.elapsed:.1f} s]"
-        if self.stale:
-            text += (f"\nreplaced the previous import: the factors {_few(Path(p).name for p in self.stale)} were "
-                     f"made from it and are stale (runs and evaluations on them are refused until remade)")
-        return text
+    def get_config(self):
+        return asdict(self)
 
 
-def _open_text(path):
-    path = Path(path)
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
-    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+_PARAMS = {"als": AlsParams, "pmi": PmiParams}
 
 
-def _detect_sep(path, sep):
-    """The field separator: ``sep`` as given (or a name: tab, comma...), else by extension, else sniffed."""
-    if sep is not None:
-        sep = _SEPARATORS.get(sep, sep)
-        if not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"":
-            raise ConfigError(f"sep must be one character (or tab, comma, semicolon, pipe), got {sep!r}")
-        return sep
-    name = Path(path).name.lower().removesuffix(".gz")
-    if name.endswith((".tsv", ".tab")):
-        return "\t"
-    if name.endswith(".csv"):
-        return ","
-    sample = []
-    with _open_text(path) as f:
-        for line in f:
-            if line.strip():
-                sample.append(line)
-            if len(sample) >= 20:
-                break
-    for candidate in ("\t", ",", ";", "|"):  # the first one present on every sampled line
-        if sample and all(candidate in line for line in sample):
-            return candidate
-    raise ConfigError(f"could not tell the field separator of {path} (tried tab, comma, semicolon, pipe): "
-                      f"pass sep=")
-
-
-def _records(f, sep):
-    """``(line number, fields)`` of each line; a line the csv module cannot parse gives ``fields=None``."""
-    if sep == "\t":  # no quoting in TSV: names may hold quotes (Last.fm artist names do)
-        for n, line in enumerate(f, 1):
-            yield n, line.rstrip("\r\n").split("\t")
-        return
-    reader = csv.reader(f, delimiter=sep)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            yield reader.line_num, None
-            continue
-        yield reader.line_num, row
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _resolve_column(role, spec, names, path):
-    if spec is None:
-        return None
-    if isinstance(spec, bool):
-        raise ConfigError(f"{role}: a column position (0-based) or a header name, got {spec!r}")
-    if isinstance(spec, (int, np.integer)):
-        if spec < 0:
-            raise ConfigError(f"{role} must be a 0-based column position, got {spec}")
-        return int(spec)
-    if isinstance(spec, str):
-        if names is None:
-            raise ConfigError(f"{role}={spec!r} names a column but {path} is read without a header: "
-                              f"give a 0-based position or header=True")
-        cleaned = [n.strip() for n in names]
-        for candidates in (cleaned, [n.casefold() for n in cleaned]):
-            key = spec.strip() if candidates is cleaned else spec.strip().casefold()
-            if key in candidates:
-                return candidates.index(key)
-        raise ConfigError(f"{role}={spec!r}: no such column in the header of {path} (columns: {', '.join(cleaned)})")
-    raise ConfigError(f"{role}: a column position (0-based) or a header name, got {spec!r}")
-
-
-def _filter_min(binary, min_user, min_item):
-    """Masks of the users and items kept when users need ``min_user`` items and items ``min_item`` users.
-
-    Dropping users can push items under their minimum and the other way round, so both rules are
-    applied in turn until neither removes anything. Returns ``(keep_users, keep_items, rounds)``,
-    ``rounds`` counting the passes that removed something.
-    """
-    keep_u = np.ones(binary.shape[0], dtype=bool)
-    keep_i = np.ones(binary.shape[1], dtype=bool)
-    binary_t = binary.T.tocsr()
-    rounds = 0
-    while True:
-        user_deg = binary @ keep_i.astype(np.int64)
-        new_u = keep_u & (user_deg >= min_user)
-        item_deg = binary_t @ new_u.astype(np.int64)
-        new_i = keep_i & (item_deg >= min_item)
-        if np.array_equal(new_u, keep_u) and np.array_equal(new_i, keep_i):
-            return keep_u, keep_i, rounds
-        keep_u, keep_i = new_u, new_i
-        rounds += 1
-
-
-def _sorted_ids(index):
-    """``(sorted ids, rank)`` of an ``{id: first-seen position}`` dict: ``rank[position]`` = sorted position."""
-    ids = list(index)  # in first-seen order, so position k holds the id with value k
-    order = sorted(range(len(ids)), key=ids.__getitem__)
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int64)
-    return [ids[k] for k in order], rank
-
-
-def import_interactions(path, layout, ds, user_col=0, item_col=1, count_col=2, sep=None, header="auto",
-                        min_user=1, min_item=1, overwrite=False, max_bad_rows=MAX_BAD_ROWS):
-    """Import ``(user, item, count)`` triplets into ``ds``'s interactions matrix; return an InteractionReport.
-
-    path: a delimited text file (``.gz`` is read compressed), UTF-8.
-    user_col, item_col, count_col: 0-based column positions or header names. ``count_col=None``
-        counts each row as one play. Last.fm 360K (``user<TAB>artist-mbid<TAB>artist-name<TAB>plays``):
-        ``item_col=1, count_col=3`` (or ``item_col=2`` to key by name); Taste Profile
-        (``user<TAB>song<TAB>count``): the defaults.
-    sep: one character; None means tab for ``.tsv``/``.tab``, comma for ``.csv`` (quoted fields
-        allowed), otherwise the first of tab, comma, semicolon, pipe found on every sampled line.
-    header: True, False or "auto": a header when a column is given by name, or when the first
-        line's count field is not a number (with no count column, "auto" means no header).
-    min_user, min_item: the least number of distinct items a user must have, and of distinct users
-        an item must have; applied in turn until stable (see ``_filter_min``).
-    overwrite: an existing import of ``ds`` (its matrix) is a ConfigError unless True. Replacing it
-        leaves the factors, held-out matrices and splits made from it in place but stale: each
-        factor params file records the ``import_id`` it came from, and ``check_factors_current``
-        (called by ``run`` and ``evaluate``) refuses one whose import was replaced.
-    max_bad_rows: the largest fraction of bad rows (below) accepted, in [0, 1], default
-        ``MAX_BAD_ROWS`` (1 %); above it the import is a DataMismatch and nothing is written.
-
-    Rows are summed per (user, item). A row with too few fields, an empty id, or a count that is
-    not a finite non-negative number is skipped and counted (``report.bad_lines`` holds the first
-    few line numbers); a zero count is skipped as no interaction. Users and items are sorted by id.
-
-    Written (atomically): ``layout.interaction_users(ds)`` and ``layout.interaction_items(ds)``
-    (one id a line), ``layout.interactions_params(ds)`` (JSON report), then
-    ``layout.interactions_matrix(ds)``: CSR float32 ``(n_users, n_items)`` of summed counts.
-    Nothing left after reading and filtering is a DataMismatch naming the file and the filters.
-    """
-    start = time.perf_counter()
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInput(path, what="interactions file")
-    if isinstance(max_bad_rows, bool) or not isinstance(max_bad_rows, (int, float)) or not 0 <= max_bad_rows <= 1:
-        raise ConfigError(f"max_bad_rows must be a fraction in [0, 1], got {max_bad_rows!r}")
-    old_id = None
-    if layout.interactions_matrix(ds).exists():
-        if not overwrite:
-            again = layout.cli("interactions", "import", path, "--dataset", ds, "--overwrite")
-            raise ConfigError(f"{ds} already has an interactions import ({layout.interactions_matrix(ds)}); "
-                              f"importing again replaces it and makes its factors stale: pass overwrite=True "
-                              f"({again})")
-        old_id = _current_import_id(layout, ds)
-    min_user = _positive_int("min_user", min_user)
-    min_item = _positive_int("min_item", min_item)
-    if header not in (True, False, "auto"):
-        raise ConfigError(f"header must be True, False or 'auto', got {header!r}")
-    sep = _detect_sep(path, sep)
-    named = any(isinstance(c, str) for c in (user_col, item_col, count_col))
-    if named and header is False:
-        raise ConfigError(f"columns given by name ({user_col!r}, {item_col!r}, {count_col!r}) need header=True")
-    if user_col is None or item_col is None:
-        raise ConfigError("user_col and item_col are required")
-    report = InteractionReport(source=path, dataset=ds, sep=sep, min_user=min_user, min_item=min_item)
-    bad_reasons = Counter()
-
-    def bad(line_no, reason):
-        report.n_bad += 1
-        bad_reasons[reason] += 1
-        if len(report.bad_lines) < SHOWN_BAD:
-            report.bad_lines.append((line_no, reason))
-
-    users, items = {}, {}
-    rows, cols, vals = array("q"), array("q"), array("d")
-    with _open_text(path) as f:
-        records = _records(f, sep)
-        first = None
-        for line_no, fields in records:
-            if fields is None or any(x.strip() for x in fields):
-                first = (line_no, fields)
-                break
-        if first is None:
-            raise DataMismatch(f"{path} holds no rows")
-        names = None
-        if header is True or named:
-            names = first[1] or []
-        elif header == "auto" and count_col is not None and first[1] is not None:
-            pos = int(count_col)
-            if len(first[1]) > pos and not _is_number(first[1][pos]):
-                names = first[1]
-        report.header = names is not None
-        ucol = _resolve_column("user_col", user_col, names, path)
-        icol = _resolve_column("item_col", item_col, names, path)
-        ccol = _resolve_column("count_col", count_col, names, path)
-        if len({ucol, icol} | ({ccol} if ccol is not None else set())) < (2 if ccol is None else 3):
-            raise ConfigError(f"user_col, item_col and count_col must be different columns, got "
-                              f"{ucol}, {icol}, {ccol}")
-        report.columns = {"user": ucol, "item": icol, "count": ccol}
-        need = max(c for c in (ucol, icol, ccol) if c is not None) + 1
-
-        def chain():
-            if names is None:
-                yield first
-            yield from records
-
-        for line_no, fields in chain():
-            if fields is None:
-                report.n_records += 1
-                bad(line_no, "unparseable line")
-                continue
-            if not any(x.strip() for x in fields):
-                continue  # blank line
-            report.n_records += 1
-            if len(fields) < need:
-                bad(line_no, f"{len(fields)} fields, need {need}")
-                continue
-            u, it = fields[ucol].strip(), fields[icol].strip()
-            if not u or not it:
-                bad(line_no, "empty id")
-                continue
-            if ccol is None:
-                c = 1.0
-            else:
-                try:
-                    c = float(fields[ccol])
-                except ValueError:
-                    bad(line_no, "count not a number")
-                    continue
-                if not math.isfinite(c) or c < 0:
-                    bad(line_no, "negative or non-finite count")
-                    continue
-                if c == 0:
-                    report.n_zero += 1
-                    continue
-            rows.append(users.setdefault(u, len(users)))
-            cols.append(items.setdefault(it, len(items)))
-            vals.append(c)
-    report.bad_reasons = dict(bad_reasons)
-
-    filters = f"min_user={min_user}, min_item={min_item}"
-    if not vals:
-        raise DataMismatch(f"no interactions read from {path} ({report.n_records} rows, {report.n_bad} bad, "
-                           f"{report.n_zero} zero counts; columns user={ucol}, item={icol}, count={ccol}, "
-                           f"sep={sep!r}; filters {filters})")
-    if report.n_records and report.n_bad / report.n_records > max_bad_rows:
-        shown = ", ".join(f"line {n} ({why})" for n, why in report.bad_lines[:SHOWN])
-        raise DataMismatch(f"{path}: {report.n_bad} of {report.n_records} rows are bad "
-                           f"({100 * report.n_bad / report.n_records:.1f} %, more than max_bad_rows = "
-                           f"{100 * max_bad_rows:g} %): {shown}; check the columns (user={ucol}, item={icol}, "
-                           f"count={ccol}) and sep={sep!r}, or raise --max-bad-rows; nothing was written")
-    # users and items sorted by id, whatever the order of the file
-    user_ids, user_rank = _sorted_ids(users)
-    item_ids, item_rank = _sorted_ids(items)
-    r = user_rank[np.frombuffer(rows, dtype=np.int64)]
-    c = item_rank[np.frombuffer(cols, dtype=np.int64)]
-    matrix = sp.coo_matrix((np.frombuffer(vals, dtype=np.float64), (r, c)),
-                           shape=(len(user_ids), len(item_ids))).tocsr()  # sums duplicates
-    matrix.sum_duplicates()
-    report.n_duplicates = len(vals) - matrix.nnz
-    report.n_users_read, report.n_items_read = matrix.shape
-
-    binary = matrix.copy()
-    binary.data = np.ones_like(binary.data)
-    keep_u, keep_i, report.filter_rounds = _filter_min(binary, min_user, min_item)
-    matrix = matrix[keep_u][:, keep_i].tocsr()
-    if matrix.nnz == 0:
-        raise DataMismatch(f"no interactions left from {path} after the filters {filters}: "
-                           f"{report.n_users_read} users and {report.n_items_read} items read, none has enough "
-                           f"(lower min_user / min_item)")
-    user_ids = [u for u, k in zip(user_ids, keep_u) if k]
-    item_ids = [i for i, k in zip(item_ids, keep_i) if k]
-    report.n_users, report.n_items = matrix.shape
-    report.n_interactions = int(matrix.nnz)
-    report.total_count = float(matrix.data.sum())
-    matrix = matrix.astype(np.float32)
-
-    report.import_id = import_id(matrix, user_ids, item_ids)
-    report.files = {"users": layout.interaction_users(ds), "items": layout.interaction_items(ds),
-                    "params": layout.interactions_params(ds), "matrix": layout.interactions_matrix(ds)}
-    if old_id != report.import_id:
-        report.stale = stale_factors(layout, ds, report.import_id)
-    fileio.write_lines(report.files["users"], user_ids)
-    fileio.write_lines(report.files["items"], item_ids)
-    report.elapsed = time.perf_counter() - start
-    fileio.write_json(report.files["params"], {
-        "stage": "interactions", "dataset": ds, "source": str(path), "sep": sep, "header": report.header,
-        "columns": report.columns, "min_user": min_user, "min_item": min_item,
-        "n_records": report.n_records, "n_bad": report.n_bad, "bad_lines": report.bad_lines,
-        "bad_reasons": report.bad_reasons, "n_zero": report.n_zero, "n_duplicates": report.n_duplicates,
-        "n_users_read": report.n_users_read, "n_items_read": report.n_items_read,
-        "filter_rounds": report.filter_rounds, "n_users": report.n_users, "n_items": report.n_items,
-        "n_interactions": report.n_interactions, "total_count": report.total_count,
-        "matrix": "users x items, CSR float32, summed counts", "max_bad_rows": max_bad_rows,
-        "import_id": report.import_id,
-    })
-    fileio.save_sparse(report.files["matrix"], matrix)  # last: its presence marks a complete import
-    return report
-
-
-def import_id(matrix, user_ids, item_ids):
-    """Fingerprint of an import: sha256 (hex) of the CSR matrix's shape, arrays and its row and column ids.
-
-    The same file imported with the same settings gives the same id, so re-importing it leaves
-    its factors current; any other content gives another id.
-    """
-    m = sp.csr_matrix(matrix, dtype=np.float32)
-    h = hashlib.sha256(repr(m.shape).encode())
-    for a in (m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data):
-        h.update(np.ascontiguousarray(a).tobytes())
-    for ids in (user_ids, item_ids):
-        h.update("\n".join(ids).encode("utf-8") + b"\0")
-    return h.hexdigest()
-
-
-def _current_import_id(layout, ds):
-    """The ``import_id`` of ``ds``'s interactions import, None without one (or from before ids)."""
-    path = layout.interactions_params(ds)
-    return fileio.read_json(path).get("import_id") if path.exists() else None
-
-
-def _factor_params(path):
-    """A factor params JSON (``stage: factors``) as a dict, None for another stage's params."""
-    params = fileio.read_json(path)
-    return params if isinstance(params, dict) and params.get("stage") == "factors" else None
-
-
-def stale_factors(layout, ds, current=None):
-    """Factor params files of ``ds`` made from another interactions import than ``current``.
-
-    current: an ``import_id``; None means the present import's. Factors from before import ids
-    were recorded (or from class labels, which use no interactions) are never called stale.
-    """
-    current = current if current is not None else _current_import_id(layout, ds)
-    if current is None:
-        return []
-    out = []
-    pattern = layout.factor_params("*", "*", ds)
-    for path in sorted(pattern.parent.glob(pattern.name)):
-        try:
-            params = _factor_params(path)
-        except ValueError:  # an unreadable params file is refused where it is used (check_factors_current)
-            continue
-        if params and params.get("dataset") == ds and params.get("interactions_import") not in (None, current):
-            out.append(path)
-    return out
-
-
-def factors_command(layout, ds, params):
-    """The ``tartarus factors`` command line that remakes the factors of a factor params dict."""
-    method = params.get("method", "als")
-    args = ["factors", ds, "--method", method, "--dim", params.get("dim")]
-    if params.get("seed"):
-        args += ["--seed", params["seed"]]
-    given = dict(params.get("params") or {})
-    if given.pop("targets_all_items", False):
-        args.append("--all-items")
-    defaults = ALS_DEFAULTS if method == "als" else PMI_DEFAULTS
-    if params.get("fact") not in (None, method):
-        given["fact"] = params["fact"]
-    for key, value in given.items():
-        if key in defaults and value == defaults[key]:
-            continue
-        args += ["--param", shlex.quote(f"{key}={value!r}")]
-    return layout.cli(*args)
-
-
-def check_factors_current(layout, ds, fact, dim):
-    """Refuse factors ``(fact, dim)`` of ``ds`` made from an interactions import since replaced.
-
-    Nothing to check (no factor params, targets that are not factors, no recorded import): returns.
-    Stale: DataMismatch naming the factor params file and the command that remakes the factors.
-    """
-    path = layout.factor_params(fact, dim, ds)
-    params = _factor_params(path) if path.exists() else None
-    if not params or params.get("interactions_import") is None:
-        return
-    current = _current_import_id(layout, ds)
-    if current is not None and current != params["interactions_import"]:
-        raise DataMismatch(f"the {fact} {dim} factors of {ds} ({path}) were made from an earlier interactions "
-                           f"import than {layout.interactions_matrix(ds)}: they are stale; remake them: "
-                           f"{factors_command(layout, ds, params)}")
-
-
-def load_interactions(layout, ds, auto_import=True):
-    """``(matrix, user_ids, item_ids)`` of ``ds``: CSR float32 ``(n_users, n_items)`` and the id lists.
-
-    When the matrix was never imported but the dataset ships ``layout.interactions(ds)``
-    (``user<TAB>item<TAB>count``, as the dummy dataset does) and ``auto_import``, it is imported
-    first with the default columns and no filter. Otherwise MissingInput names the import command.
-    """
-    path = layout.interactions_matrix(ds)
-    if not path.exists():
-        source = layout.interactions(ds)
-        if auto_import and source.exists():
-            import_interactions(source, layout, ds)
-        else:
-            raise MissingInput(path, _import_command(layout, ds), what=f"interactions matrix of {ds}")
-    matrix = fileio.load_sparse(path).astype(np.float32)
-    users = fileio.read_lines(layout.require(layout.interaction_users(ds), _import_command(layout, ds)))
-    items = fileio.read_lines(layout.require(layout.interaction_items(ds), _import_command(layout, ds)))
-    if matrix.shape != (len(users), len(items)):
-        raise DataMismatch(f"{path} has shape {matrix.shape} but {layout.interaction_users(ds)} lists {len(users)} "
-                           f"users and {layout.interaction_items(ds)} {len(items)} items: import again "
-                           f"({_import_command(layout, ds)})")
-    return matrix, users, items
-
-
-# ================================================================================ cold start
-@dataclass
-class ColdStartSplit:
-    """Items assigned to train/val/test, and each split's interactions.
-
-    ``ids[set]``: the split's item ids (items_index order); ``user_items[set]``: CSR float32
-    ``(n_users, len(ids[set]))``, columns aligned with ``ids[set]`` (an item absent from the
-    interactions has an empty column); ``present[set]``: bool ``(len(ids[set]),)``, item has
-    interactions; ``active_users``: bool ``(n_users,)``, user has >= 1 train interaction (the
-    evaluated users); ``n_unassigned``: items with interactions in no split.
-    """
-    dataset: str
-    user_ids: list
-    ids: dict
-    user_items: dict
-    present: dict
-    active_users: np.ndarray
-    n_unassigned: int = 0
-    random: bool = False
-    files: dict = field(default_factory=dict)
-
-    @property
-    def train_matrix(self):
-        """Users x train items CSR (the only interactions a cold-start factorisation sees)."""
-        return self.user_items["train"]
-
-    def absent(self, set_):
-        """Ids of the split's items with no interaction."""
-        return [i for i, p in zip(self.ids[set_], self.present[set_]) if not p]
-
-    @property
-    def n_users_dropped(self):
-        """Users with no train interaction: no trained factor, not evaluated."""
-        return int((~self.active_users).sum())
-
-    def n_evaluated(self, set_):
-        """Evaluated users with at least one interaction with an item of ``set_``."""
-        has = np.diff(self.user_items[set_].indptr) > 0
-        return int((has & self.active_users).sum())
-
-    def n_lost(self, set_):
-        """Users with interactions in ``set_`` who are dropped for having none in train."""
-        has = np.diff(self.user_items[set_].indptr) > 0
-        return int((has & ~self.active_users).sum())
-
-    def summary(self):
-        parts = []
-        for set_ in SETS:
-            absent = self.absent(set_)
-            part = f"{set_} {len(self.ids[set_])} items ({self.user_items[set_].nnz} interactions"
-            part += f", {len(absent)} without interactions: {_few(absent)})" if absent else ")"
-            parts.append(part)
-        text = f"{self.dataset} cold-start split{' (random)' if self.random else ''}: " + "; ".join(parts)
-        text += (f"; {len(self.user_ids) - self.n_users_dropped} of {len(self.user_ids)} users evaluated "
-                 f"({self.n_evaluated('test')} with test interactions)")
-        if self.n_users_dropped:
-            text += (f"; {self.n_users_dropped} users have no train interaction and are dropped "
-                     f"({self.n_lost('test')} of them had test interactions)")
-        if self.n_unassigned:
-            text += f"; {self.n_unassigned} items with interactions are in no split (not used)"
-        return text
-
-
-def _random_split(item_ids, fractions, seed):
-    fr = check_split_fractions(fractions)
-    n = len(item_ids)
-    n_test = int(round(fr[2] * n))
-    n_val = int(round(fr[1] * n))
-    if n - n_test - n_val < 1:
-        raise ConfigError(f"fractions {tuple(fractions)} leave no train item out of {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-    return {s: [item_ids[i] for i in np.sort(parts[s])] for s in SETS}
-
-
-def cold_start_split(layout, ds, matrix, user_ids, item_ids, sets_from_files=True, fractions=(0.8, 0.1, 0.1),
-                     seed=0, overwrite=False):
-    """Split items into train/val/test and write the held-out matrices; return a ColdStartSplit.
-
-    matrix: CSR ``(n_users, n_items)``; user_ids, item_ids: its row and column ids (as from
-    ``load_interactions``).
-    sets_from_files: use the existing ``layout.items_index(set, ds)`` files (items of a split that
-        have no interactions are reported, not fatal; an item in two splits is a DataMismatch).
-        Otherwise a seeded random split of ``item_ids`` by ``fractions`` (train, val, test) is
-        written to those files (sorted ids); existing files are replaced only with ``overwrite``,
-        since audio and text inputs of the dataset are aligned to them.
-
-    Written: ``layout.eval_matrix(set, ds)`` for val and test, CSR float32 ``(len(ids[set]),
-    n_users)``: items x users, rows in items_index order, columns in ``user_ids`` order, the
-    columns of users without any train interaction left empty (they are not evaluated).
-    """
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    user_ids, item_ids = list(user_ids), list(item_ids)
-    if matrix.shape != (len(user_ids), len(item_ids)):
-        raise DataMismatch(f"interactions matrix has shape {matrix.shape} but {len(user_ids)} user ids and "
-                           f"{len(item_ids)} item ids were given")
-    column = {item: j for j, item in enumerate(item_ids)}
-    if len(column) != len(item_ids):
-        raise DataMismatch(f"the interactions' item ids of {ds} are not unique")
-    files = {}
-    if sets_from_files:
-        ids = {}
-        for set_ in SETS:
-            path = layout.require(layout.items_index(set_, ds),
-                                  layout.cli("factors", "split", "--dataset", ds, "--random"),
-                                  what=f"items index of {ds} {set_}")
-            ids[set_] = fileio.read_items_index(path)
-        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-            both = set(ids[a]) & set(ids[b])
-            if both:
-                raise DataMismatch(f"{len(both)} item(s) of {ds} are in both {a} and {b}: {_few(sorted(both))}")
-    else:
-        existing = [layout.items_index(s, ds) for s in SETS if layout.items_index(s, ds).exists()]
-        if existing and not overwrite:
-            raise ConfigError(f"{ds} already has item splits ({_few(p.name for p in existing)}); use them "
-                              f"(sets_from_files=True) or replace them with overwrite=True")
-        ids = _random_split(item_ids, fractions, seed)
-        for set_ in SETS:
-            files[f"items_index_{set_}"] = layout.items_index(set_, ds)
-            fileio.write_lines(layout.items_index(set_, ds), ids[set_])
-
-    csc = matrix.tocsc()
-    user_items, present = {}, {}
-    assigned = set()
-    for set_ in SETS:
-        idx = np.array([column.get(i, -1) for i in ids[set_]], dtype=np.int64)
-        present[set_] = idx >= 0
-        assigned.update(idx[idx >= 0].tolist())
-        where = np.flatnonzero(present[set_])
-        sub = csc[:, idx[where]]
-        # place the present items' columns at their positions in the split (absent: empty columns)
-        place = sp.csr_matrix((np.ones(len(where), np.float32), (np.arange(len(where)), where)),
-                              shape=(len(where), len(idx)))
-        user_items[set_] = sp.csr_matrix(sub @ place, dtype=np.float32)
-    active = np.diff(user_items["train"].indptr) > 0
-    split = ColdStartSplit(dataset=ds, user_ids=user_ids, ids=ids, user_items=user_items, present=present,
-                           active_users=active, n_unassigned=len(item_ids) - len(assigned),
-                           random=not sets_from_files, files=files)
-    keep = sp.diags(active.astype(np.float32))
-    for set_ in ("val", "test"):
-        held = sp.csr_matrix((keep @ user_items[set_]).T, dtype=np.float32)
-        held.eliminate_zeros()
-        files[f"matrix_{set_}"] = layout.eval_matrix(set_, ds)
-        fileio.save_sparse(files[f"matrix_{set_}"], held)
-    return split
+def factor_params(method, **given):
+    """The parameters of ``method`` (``"als"`` or ``"pmi"``) from ``given`` names and values, the rest
+    defaults; ConfigError naming the method for an unknown method or parameter."""
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    cls = _PARAMS[method]
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {method} parameter(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    return cls(**given)
 
 
 # =================================================================================== factors
@@ -760,24 +185,32 @@ def _transform_counts(matrix, counts):
     return m
 
 
-def als_factors(user_items, dim, seed=0, regularization=0.01, iterations=15, alpha=1.0, num_threads=0,
+def _implicit_threads(n_jobs):
+    """``implicit``'s ``num_threads`` for a worker count ``n_jobs``: 0 means every core there."""
+    if n_jobs > 0:
+        return n_jobs
+    return 0 if n_jobs == -1 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+def als_factors(user_items, dim, seed=0, regularization=0.01, iterations=15, alpha=1.0, n_jobs=-1,
                 use_gpu=None):
     """Implicit-feedback ALS (``implicit``) of a users x items CSR matrix of confidences.
 
     Returns ``(user_factors, item_factors)``, float32 ``(n_users, dim)`` and ``(n_items, dim)``.
     The observed entries' confidence is ``alpha * value``. Factors start from ``seed``; the CPU
     solver updates each row independently and BLAS runs on one thread, so the result does not
-    depend on ``num_threads`` (0: all cores). ``use_gpu``: None means ``implicit.gpu.HAS_CUDA``.
+    depend on ``n_jobs`` (the threads: -1 every core, -2 all but one). ``use_gpu``: None means
+    ``implicit.gpu.HAS_CUDA``.
     """
     import implicit.als
     import implicit.gpu
     from threadpoolctl import threadpool_limits
 
-    dim = _positive_int("dim", dim)
-    iterations = _positive_int("iterations", iterations)
-    num_threads = _positive_int("num_threads", num_threads, minimum=0)
-    regularization = _positive_float("regularization", regularization, allow_zero=True)
-    alpha = _positive_float("alpha", alpha)
+    dim = check_int("dim", dim)
+    iterations = check_int("iterations", iterations)
+    n_jobs = check_n_jobs("n_jobs", n_jobs)
+    regularization = check_float("regularization", regularization, allow_zero=True)
+    alpha = check_float("alpha", alpha)
     if use_gpu is None:
         use_gpu = bool(implicit.gpu.HAS_CUDA)
     if use_gpu and not implicit.gpu.HAS_CUDA:
@@ -786,7 +219,7 @@ def als_factors(user_items, dim, seed=0, regularization=0.01, iterations=15, alp
     with threadpool_limits(1, "blas"):
         model = implicit.als.AlternatingLeastSquares(
             factors=dim, regularization=regularization, alpha=alpha, iterations=iterations,
-            random_state=int(seed), use_gpu=bool(use_gpu), num_threads=num_threads)
+            random_state=int(seed), use_gpu=bool(use_gpu), num_threads=_implicit_threads(n_jobs))
         model.fit(user_items, show_progress=False)
     if use_gpu:
         model = model.to_cpu()
@@ -840,7 +273,7 @@ def svd_factors(matrix, dim, seed=0, n_iter=7, n_oversamples=10):
     """
     from sklearn.utils.extmath import randomized_svd
 
-    dim = _positive_int("dim", dim)
+    dim = check_int("dim", dim)
     if dim > min(matrix.shape):
         raise ConfigError(f"dim={dim} exceeds the rank limit of a {matrix.shape[0]} x {matrix.shape[1]} matrix "
                           f"(at most {min(matrix.shape)})")
@@ -867,32 +300,6 @@ def pmi_factors(user_items, dim, seed=0, n_iter=7, n_oversamples=10):
     return users.astype(np.float32), items
 
 
-def _check_params(method, params):
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    defaults = {**COMMON_DEFAULTS, **(ALS_DEFAULTS if method == "als" else PMI_DEFAULTS)}
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown {method} parameter(s) {', '.join(unknown)} (known: {', '.join(defaults)})")
-    out = {**defaults, **params}
-    if method == "pmi" and out["pmi_source"] not in PMI_SOURCES:
-        raise ConfigError(f"pmi_source must be one of {', '.join(PMI_SOURCES)}, got {out['pmi_source']!r}")
-    if method == "als" and out["counts"] not in COUNT_TRANSFORMS:
-        raise ConfigError(f"counts must be one of {', '.join(COUNT_TRANSFORMS)}, got {out['counts']!r}")
-    if out["fact"] is not None and (not isinstance(out["fact"], str) or not out["fact"].isidentifier()):
-        raise ConfigError(f"fact must be a name of letters, digits and underscores, got {out['fact']!r}")
-    # numeric parameters are checked here, before anything is read or written
-    for name, minimum in (("iterations", 1), ("num_threads", 0), ("n_iter", 0), ("n_oversamples", 0)):
-        if name in out:
-            _positive_int(name, out[name], minimum)
-    for name, allow_zero in (("regularization", True), ("alpha", False)):
-        if name in out:
-            _positive_float(name, out[name], allow_zero)
-    if out.get("class_dim") is not None:
-        _positive_int("class_dim", out["class_dim"])
-    return out
-
-
 def _fit_columns(split, sets):
     """Users x (present items of ``sets``, in set order) and, per set, the item positions fitted."""
     blocks, where = [], {}
@@ -902,19 +309,35 @@ def _fit_columns(split, sets):
     return sp.csr_matrix(sp.hstack(blocks), dtype=np.float32), where
 
 
-def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
+def check_factor_run(params, dim, seed, fact=None):
+    """``(params, dim, seed, fact)`` of a factorisation, checked before anything is read or written.
+
+    params: AlsParams / PmiParams, or a method name for its defaults; fact: None means the method.
+    """
+    if isinstance(params, str):
+        params = factor_params(params)
+    if not isinstance(params, (AlsParams, PmiParams)):
+        raise ConfigError(f"params must be AlsParams, PmiParams or a method name ({', '.join(METHODS)}), "
+                          f"got {params!r}")
+    dim = check_int("dim", dim)
+    seed = check_int("seed", seed, minimum=0)
+    if fact is not None and (not isinstance(fact, str) or not fact.isidentifier()):
+        raise ConfigError(f"fact must be a name of letters, digits and underscores, got {fact!r}")
+    return params, dim, seed, fact or params.method
+
+
+def factorize(layout, ds, params="als", dim=200, seed=0, split=None, targets_all_items=False, fact=None):
     """Compute latent factors of ``ds`` and write them as targets; return a FactorReport.
 
-    method: ``"als"`` (implicit ALS; params ``regularization``, ``iterations``, ``alpha``,
-        ``counts`` = raw | log (log1p) | binary, ``num_threads``, ``use_gpu``; see ALS_DEFAULTS) or
-        ``"pmi"`` (params ``pmi_source`` = cooccurrence | class, ``n_iter``, ``n_oversamples``,
-        ``class_dim``; see PMI_DEFAULTS).
+    params: an :class:`AlsParams` (implicit ALS) or :class:`PmiParams` (PMI + SVD), or a method
+        name (``"als"``, ``"pmi"``) for its defaults (see :func:`factor_params`).
     dim: number of factors; seed: initialisation / SVD seed (same seed, same factors).
-    split: a ColdStartSplit; None loads the interactions (``load_interactions``) and splits them
-        by the existing items_index files (``cold_start_split``), writing matrix_val/matrix_test.
+    split: a ColdStartSplit (``tartarus.splits.cold_start_split``); None reads the interactions
+        and the items_index files and splits them in memory (nothing but the factors is written:
+        the held-out matrices are ``splits.write_held_out``'s, see the pipeline's ``make_factors``).
     targets_all_items: factorise the items of all three splits instead of train only, and write
         ``y`` for val and test as well (the seed's protocol; user factors then saw test items).
-    fact: the name in the files, default ``method`` (e.g. ``"pmiclass"`` to keep both PMI sources).
+    fact: the name in the files, default the method (e.g. ``"pmiclass"`` to keep both PMI sources).
 
     Interaction sources (ALS, PMI co-occurrence) write, float32, rows in items_index order:
     ``layout.y(set, fact, dim, ds)`` ``(n_items_of_set, dim)`` for train (all sets with
@@ -927,22 +350,22 @@ def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
     at most the number of classes. Last, ``layout.factor_params(fact, dim, ds)`` (JSON).
     """
     start = time.perf_counter()
-    p = _check_params(method, params)
-    dim = _positive_int("dim", dim)
-    seed = _positive_int("seed", seed, minimum=0)
-    fact = p["fact"] or method
-    sets = SETS if p["targets_all_items"] else ("train",)
-    report = FactorReport(dataset=ds, method=method, fact=fact, dim=dim, params=p,
-                          trained_on="items of all splits (train, val, test)" if p["targets_all_items"]
+    params, dim, seed, fact = check_factor_run(params, dim, seed, fact)
+    method = params.method
+    targets_all_items = bool(targets_all_items)
+    sets = SETS if targets_all_items else ("train",)
+    recorded = {**params.get_config(), "targets_all_items": targets_all_items}
+    report = FactorReport(dataset=ds, method=method, fact=fact, dim=dim, params=recorded,
+                          trained_on="items of all splits (train, val, test)" if targets_all_items
                           else "train items")
     extra = {}
-    if method == "pmi" and p["pmi_source"] == "class":
-        item_factors, extra = _pmi_class(layout, ds, dim, seed, p, sets, report)
+    if not params.uses_interactions:
+        item_factors, extra = _pmi_class(layout, ds, dim, seed, params, sets, report)
         user_factors = None
     else:
         if split is None:
             matrix, users, items = load_interactions(layout, ds)
-            split = cold_start_split(layout, ds, matrix, users, items)
+            split = cold_start_split(ds, matrix, users, items, read_item_splits(layout, ds))
         report.split = split
         fit, where = _fit_columns(split, sets)
         fit_users = np.diff(fit.indptr) > 0  # users with an interaction among the fitted items
@@ -950,10 +373,10 @@ def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
         if fit.nnz == 0:
             raise DataMismatch(f"no interactions with the {' / '.join(sets)} items of {ds} to factorise")
         if method == "als":
-            uf, itf = als_factors(_transform_counts(fit, p["counts"]), dim, seed, p["regularization"],
-                                  p["iterations"], p["alpha"], p["num_threads"], p["use_gpu"])
+            uf, itf = als_factors(_transform_counts(fit, params.counts), dim, seed, params.regularization,
+                                  params.iterations, params.alpha, params.n_jobs, params.use_gpu)
         else:
-            uf, itf = pmi_factors(fit, dim, seed, p["n_iter"], p["n_oversamples"])
+            uf, itf = pmi_factors(fit, dim, seed, params.n_iter, params.n_oversamples)
         user_factors = np.zeros((len(split.user_ids), dim), np.float32)
         user_factors[fit_users] = uf
         item_factors, offset = {}, 0
@@ -966,7 +389,7 @@ def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
         report.n_users = len(split.user_ids)
         report.n_users_dropped = split.n_users_dropped
         extra = {"interactions": str(layout.interactions_matrix(ds)),
-                 "interactions_import": _current_import_id(layout, ds), "n_fit_users": int(fit.shape[0]),
+                 "interactions_import": current_import_id(layout, ds), "n_fit_users": int(fit.shape[0]),
                  "n_fit_items": int(fit.shape[1]), "n_fit_interactions": int(fit.nnz),
                  "n_users": report.n_users, "n_users_without_train_interactions": report.n_users_dropped,
                  "n_users_evaluated_test": split.n_evaluated("test"),
@@ -974,7 +397,7 @@ def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
                  "absent_items": {s: len(a) for s, a in report.absent.items()},
                  "random_split": split.random,
                  "user_factors": "fitted" if method == "als" else "mean of the factors of the user's fitted items",
-                 "user_factors_saw_test_items": bool(p["targets_all_items"])}
+                 "user_factors_saw_test_items": targets_all_items}
 
     for set_, y in item_factors.items():
         report.files[f"y_{set_}"] = layout.y(set_, fact, dim, ds)
@@ -1000,18 +423,18 @@ def factorize(layout, ds, method="als", dim=200, seed=0, split=None, **params):
     report.elapsed = time.perf_counter() - start
     fileio.write_json(report.files["params"], {
         "stage": "factors", "dataset": ds, "method": method, "fact": fact, "dim": dim, "seed": seed,
-        "params": {k: v for k, v in p.items() if k not in ("fact",)}, "trained_on": report.trained_on,
+        "params": recorded, "trained_on": report.trained_on,
         **extra, "dtype": "float32", "shapes": {k: list(v) for k, v in report.shapes.items()}, **versions,
     })
     return report
 
 
-def _pmi_class(layout, ds, dim, seed, p, sets, report):
-    class_dim = p["class_dim"]
+def _pmi_class(layout, ds, dim, seed, params, sets, report):
+    class_dim = params.class_dim
     if class_dim is None:
         labels = layout.require(layout.genre_labels(ds), what=f"class names of {ds} (or give class_dim)")
         class_dim = len(fileio.read_lines(labels))
-    class_dim = _positive_int("class_dim", class_dim)
+    class_dim = check_int("class_dim", class_dim)
     blocks = {}
     for set_ in sets:
         y = fileio.load_npy(layout.require(layout.y(set_, "class", class_dim, ds), what=f"{ds} {set_} class labels"))
@@ -1021,7 +444,7 @@ def _pmi_class(layout, ds, dim, seed, p, sets, report):
                                f"({len(ids)}, {class_dim}) for {layout.items_index(set_, ds)}")
         blocks[set_] = (np.asarray(y) > 0).astype(np.float64)
     stacked = np.vstack([blocks[s] for s in sets])
-    items, classes, _ = svd_factors(ppmi(stacked), dim, seed, p["n_iter"], p["n_oversamples"])
+    items, classes, _ = svd_factors(ppmi(stacked), dim, seed, params.n_iter, params.n_oversamples)
     out, offset = {}, 0
     for set_ in sets:
         out[set_] = items[offset:offset + len(blocks[set_])]
@@ -1031,3 +454,42 @@ def _pmi_class(layout, ds, dim, seed, p, sets, report):
     return out, {"class_factors": classes, "class_dim": class_dim, "n_classes": class_dim,
                  "labels": [str(layout.y(s, "class", class_dim, ds)) for s in sets],
                  "n_fit_items": int(stacked.shape[0])}
+
+def factors_command(layout, ds, params):
+    """The ``tartarus factors`` command line that remakes the factors of a factor params dict."""
+    method = params.get("method", "als")
+    args = ["factors", ds, "--method", method, "--dim", params.get("dim")]
+    if params.get("seed"):
+        args += ["--seed", params["seed"]]
+    given = dict(params.get("params") or {})
+    if given.pop("targets_all_items", False):
+        args.append("--all-items")
+    if "num_threads" in given:  # params files from before n_jobs: 0 was every core
+        threads = given.pop("num_threads")
+        given["n_jobs"] = threads if isinstance(threads, int) and threads > 0 else -1
+    defaults = _PARAMS[method]().get_config() if method in _PARAMS else {}
+    if params.get("fact") not in (None, method):
+        given["fact"] = params["fact"]
+    for key, value in given.items():
+        if key in defaults and value == defaults[key]:
+            continue
+        args += ["--param", f"{key}={value!r}"]  # layout.cli quotes it for the shell
+    return layout.cli(*args)
+
+
+def check_factors_current(layout, ds, fact, dim):
+    """Refuse factors ``(fact, dim)`` of ``ds`` made from an interactions import since replaced.
+
+    Nothing to check (no factor params, targets that are not factors, no recorded import): returns.
+    Stale: DataMismatch naming the factor params file and the command that remakes the factors.
+    """
+    path = layout.factor_params(fact, dim, ds)
+    params = read_factor_params(path) if path.exists() else None
+    if not params or params.get("interactions_import") is None:
+        return
+    current = current_import_id(layout, ds)
+    if current is not None and current != params["interactions_import"]:
+        raise DataMismatch(f"the {fact} {dim} factors of {ds} ({path}) were made from an earlier interactions "
+                           f"import than {layout.interactions_matrix(ds)}: they are stale; remake them: "
+                           f"{factors_command(layout, ds, params)}")
+

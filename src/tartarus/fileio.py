@@ -175,8 +175,8 @@ def _release_hdf5(tmp):
         return
     try:
         held = any(os.fsdecode(fid.name) == str(tmp) for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE))
-    except Exception:
-        return
+    except (OSError, RuntimeError, ValueError):  # h5py's errors: an id closed meanwhile; the caller raises
+        return  # the write's own error (naming the file) in any case
     if held:
         try:
             os.truncate(tmp, 0)

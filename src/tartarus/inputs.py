@@ -209,14 +209,15 @@ class PatchDataset(ShuffledBatches):
 
     path : patches file; targets : (n_items, dim) aligned with ``item_ids``;
     in_memory : True, False, or "auto" (load when the features take at most IN_MEMORY_LIMIT bytes).
+    n_jobs : threads preparing the next batches (Keras' PyDataset ``workers``), default 2.
     When streaming, each batch reads its patches in ascending file order (what HDF5 needs for one
     fancy read); the batch composition is still random across the whole set.
     """
 
     def __init__(self, path, targets, item_ids, batch_size=32, shuffle=True, seed=0, in_memory="auto",
-                 index_path="items_index", workers=2, subset=False):
-        # worker threads prepare the next batches while the model trains on the current one
-        super().__init__(workers=workers, use_multiprocessing=False)
+                 index_path="items_index", n_jobs=2, subset=False):
+        # n_jobs threads prepare the next batches while the model trains on the current one
+        super().__init__(workers=n_jobs, use_multiprocessing=False)
         self.path = str(path)
         targets = np.asarray(targets, dtype=np.float32)
         if targets.ndim == 1:
@@ -349,8 +350,9 @@ def require_vector_features(layout, set_, ds, npatches, window):
 # ------------------------------------------------------------------------------ vector inputs
 def input_command(layout, suffix, ds, set_):
     """The command that makes the ``train_data`` input ``suffix`` (for error messages)."""
-    if "-pred_" in suffix:
-        model, layer = suffix.split("-pred_", 1)
+    embedding = layout.parse_embedding_suffix(suffix)
+    if embedding:
+        model, layer = embedding
         return layout.cli("predict", model, "-l", layer, "-s", set_)
     if suffix in ("bow", "w2v"):
         return layout.cli("text", {"bow": "vsm"}.get(suffix, suffix), ds)

@@ -28,26 +28,13 @@ The names follow the original Tartarus layout so that its published datasets wor
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
-
-import numpy as np
 
 from .errors import ConfigError, MissingInput
 
 SETS = ("train", "val", "test")
 DATA_ENV = "TARTARUS_DATA"
-
-
-def check_split_fractions(fractions):
-    """``(train, val, test)`` shares as a float array summing to 1; ConfigError if not valid."""
-    try:
-        fr = np.array([float(x) for x in fractions], dtype=float)
-    except (TypeError, ValueError):
-        raise ConfigError(f"fractions must be three numbers (train, val, test), got {fractions!r}") from None
-    if fr.shape != (3,) or not np.all(np.isfinite(fr)) or np.any(fr < 0) or fr[0] <= 0:
-        raise ConfigError(f"fractions must be three non-negative numbers (train, val, test) with train > 0, "
-                          f"got {fractions!r}")
-    return fr / fr.sum()
 
 
 def default_root():
@@ -86,6 +73,15 @@ class DataLayout:
     @property
     def splits_dir(self):
         return self.root / "splits"
+
+    # the generated dummy dataset's source files (a user's own files keep the names its index gives)
+    def dummy_audio(self, item_id):
+        """The dummy dataset's WAV file of ``item_id``, under ``audio/``."""
+        return self.audio_dir / f"{item_id}.wav"
+
+    def dummy_text(self, item_id):
+        """The dummy dataset's text of ``item_id``, under ``text/``."""
+        return self.text_dir / f"{item_id}.txt"
 
     @property
     def train_data_dir(self):
@@ -154,7 +150,7 @@ class DataLayout:
         """Every parameter the targets ``y_*_{fact}_{dim}_{ds}`` were made with (JSON)."""
         return self.splits_dir / f"params_{fact}_{dim}_{ds}.json"
 
-    # interactions and latent factors (tartarus.factors)
+    # interactions (tartarus.interactions), held-out matrices (tartarus.splits), latent factors (tartarus.factors)
     def interactions_matrix(self, ds):
         """Imported play counts, users x items CSR float32 (rows: ``interaction_users``, columns: ``interaction_items``)."""
         return self.splits_dir / f"interactions_{ds}.npz"
@@ -200,6 +196,11 @@ class DataLayout:
     def spectrogram(self, ds, item_id):
         return self.spectrograms_dir(ds) / f"{item_id}.npy"
 
+    def spectrogram_files(self, ds):
+        """The spectrogram files present under ``spectrograms/{ds}/`` (sorted; params and errors not among them)."""
+        folder = self.spectrograms_dir(ds)
+        return sorted(folder.glob("*.npy")) if folder.is_dir() else []
+
     def spectrogram_params(self, ds):
         return self.spectrograms_dir(ds) / "params.json"
 
@@ -236,6 +237,10 @@ class DataLayout:
     def training_curve(self, model_id):
         return self.model_dir(model_id) / "training_curve.png"
 
+    def best_weights(self, model_id):
+        """The best epoch's weights so far (``training.restore_best``); Keras wants ``.weights.h5``."""
+        return self.model_dir(model_id) / "best.weights.h5"
+
     def trained_models(self):
         return self.models_dir / "trained_models.tsv"
 
@@ -250,10 +255,29 @@ class DataLayout:
     def prediction_index(self, model_id, set_, dataset=None):
         return self.predictions_dir / f"index_pred_{model_id}_{set_}{'_' + dataset if dataset else ''}.tsv"
 
+    def predictions_of(self, model_id, set_, ds, layer=None, other_dataset=None):
+        """``(values, items index)`` where ``tartarus predict`` keeps a model's per-item rows of a split.
+
+        layer None: the outputs, ``predictions/`` (:meth:`prediction`; ``other_dataset``: the items of
+        another dataset than the model's, ``predict -pd``); a layer: its embeddings as the ``train_data``
+        input :meth:`embedding_suffix` of dataset ``ds`` (:meth:`x`, :meth:`items_index`).
+        """
+        if layer is None:
+            return (self.prediction(model_id, set_, other_dataset),
+                    self.prediction_index(model_id, set_, other_dataset))
+        suffix = self.embedding_suffix(model_id, layer)
+        return self.x(set_, suffix, ds), self.items_index(set_, ds, suffix)
+
     @staticmethod
     def embedding_suffix(model_id, layer):
         """The ``train_data`` suffix of a layer embedding, e.g. ``model_1-pred_9``."""
         return f"{model_id}-pred_{layer}"
+
+    @staticmethod
+    def parse_embedding_suffix(suffix):
+        """``(model_id, layer)`` of an :meth:`embedding_suffix` such as ``model_1-pred_9``, else None."""
+        model_id, sep, layer = str(suffix).partition("-pred_")
+        return (model_id, layer) if sep else None
 
     def result(self, model_id, set_):
         return self.results_dir / f"{model_id}_{set_}.json"
@@ -272,6 +296,21 @@ class DataLayout:
         stem = Path(str(seed)).stem if ("/" in str(seed) or "\\" in str(seed)) else str(seed)
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).strip(".") or "seed"
         return self.results_dir / f"playlist_{model_id}_{stem}.{ext}"
+
+    @staticmethod
+    def playlist_at(out, n_lists=1):
+        """``(tsv path, [m3u path per list])`` of a playlist written where the user says (``--out``).
+
+        out : a path stem; a ``.tsv`` or ``.m3u`` suffix is dropped. Gives ``{out}.tsv`` and
+        ``{out}.m3u``, or ``{out}_{k}.m3u`` (k = 1 .. n_lists) when there are several lists.
+        """
+        stem = Path(out)
+        if stem.suffix.lower() in (".tsv", ".m3u"):
+            stem = stem.with_suffix("")
+        tsv = stem.with_name(stem.name + ".tsv")
+        if n_lists == 1:
+            return tsv, [stem.with_name(stem.name + ".m3u")]
+        return tsv, [stem.with_name(f"{stem.name}_{k}.m3u") for k in range(1, n_lists + 1)]
 
     def results_table(self):
         return self.results_dir / "results.tsv"
@@ -294,9 +333,16 @@ class DataLayout:
         return path
 
     def cli(self, *args):
-        """A command line for messages, carrying this root when it is not the default."""
-        root = "" if self.root == Path("data") else f" --data-dir {self.root}"
-        return "tartarus " + " ".join(str(a) for a in args) + root
+        """A command line for messages, carrying this root when it is not the default.
+
+        Each argument is quoted as a POSIX shell needs (``shlex.quote``: a path with a space, a
+        ``--param`` holding quotes), so the line runs as printed; tests/test_hints.py parses every
+        one with the real parser (:func:`tartarus.cli.parse_command_line`).
+        """
+        words = ["tartarus", *(str(a) for a in args)]
+        if self.root != Path("data"):
+            words += ["--data-dir", str(self.root)]
+        return " ".join(shlex.quote(w) for w in words)
 
     # imported datasets (tartarus.datasets.magna)
     def import_params(self, ds):

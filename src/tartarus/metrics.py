@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import metrics as skm
 
-from .config.schema import PROTOCOLS
+from .config.schema import MAP_K, PROTOCOLS
 from .errors import DataMismatch
 
 # elements of one dense chunk of rows (float64): 4M elements = 32 MB
@@ -254,7 +254,7 @@ def f_max_thresholds(y_true, y_score, per_class=True, default=0.5):
 
 
 # ------------------------------------------------------------------------------- ranking
-def average_precision_at_k(actual, predicted, k=10):
+def average_precision_at_k(actual, predicted, k=MAP_K):
     """AP@k of one ranked list, the ``ml_metrics.apk`` definition.
 
     actual : the relevant items (any iterable); predicted : ranked items, best first.
@@ -510,7 +510,7 @@ def _hit_chunks(relevance, scores, k, chunk_rows=None, cuts=()):
         yield (rel, *factor_top_hits(scores, rel, start, stop, k, cuts))
 
 
-def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
+def ap_at_k_rows(relevance, scores, k=MAP_K, chunk_rows=None):
     """AP@k of every row (ml_metrics ``apk``): (n,) float array.
 
     relevance : (n, c) 0/1 (dense array or scipy sparse; > 0 counts as relevant), one row per
@@ -532,7 +532,7 @@ def ap_at_k_rows(relevance, scores, k=500, chunk_rows=None):
     return np.concatenate(out)
 
 
-def map_at_k(relevance, scores, k=500, chunk_rows=None, skip_empty=False):
+def map_at_k(relevance, scores, k=MAP_K, chunk_rows=None, skip_empty=False):
     """Mean AP@k over rows (ml_metrics ``mapk``); shapes as in :func:`ap_at_k_rows`.
 
     skip_empty : leave out rows without relevant candidates instead of counting them as 0.
@@ -603,7 +603,7 @@ def _seed_ndcg(gains, cut, depth, discount):
     return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
 
 
-def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartarus",), chunk_rows=None,
+def ranking_reports(relevance, scores, k=MAP_K, cuts=RANK_CUTS, protocols=("tartarus",), chunk_rows=None,
                     with_auc=True):
     """All ranking metrics of a recommendation run, under one or both protocols, in one pass.
 
@@ -613,7 +613,7 @@ def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartar
         never exists) or a :class:`FactorScores` (exact float32 path when ``with_auc`` is false).
     k : the MAP cut-off (``evaluating.map_k``); cuts : further cut-offs for P, nDCG and ADiv
         (default the seed's 1, 3, 5). Every report holds them all under ``at`` (``{"1": {"precision",
-        "ndcg", "adiv"}, ...}``, with ``k`` among them) and the values at ``k`` as ``map``,
+        "ndcg", "adiv"}, ...}``, with ``k`` among them) and the values at ``k`` as ``map_at_k``,
         ``precision``, ``ndcg``, ``adiv``.
     protocols : which of
         ``"tartarus"`` - only users with at least one relevant item count; P@k divides by
@@ -635,7 +635,7 @@ def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartar
     seed_depth = max((int(c) for c in cuts), default=int(k))
     depth = max(cutoffs)
     n_items = _shape(relevance)[-1]
-    sums = {name: {"map": 0.0, "precision": np.zeros(len(cutoffs)), "ndcg": np.zeros(len(cutoffs)),
+    sums = {name: {"map_at_k": 0.0, "precision": np.zeros(len(cutoffs)), "ndcg": np.zeros(len(cutoffs)),
                    "roc_auc": 0.0, "pr_auc": 0.0} for name in protocols}
     recommended = {name: np.zeros((len(cutoffs), n_items), dtype=bool) for name in protocols}
     counted = dict.fromkeys(protocols, 0)
@@ -655,7 +655,7 @@ def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartar
         dcg = np.cumsum(hits * discount, axis=1)
         for name in protocols:
             rows = has if name == "tartarus" else slice(None)
-            sums[name]["map"] += ap[rows].sum()
+            sums[name]["map_at_k"] += ap[rows].sum()
             counted[name] += int(has.sum()) if name == "tartarus" else len(top)
         for i, cut in enumerate(cutoffs):
             cc = min(cut, kk)
@@ -710,7 +710,7 @@ def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartar
                          "ndcg": float(sums[name]["ndcg"][i] / n),
                          "adiv": float(recommended[name][i].mean())}
               for i, cut in enumerate(cutoffs)}
-        rep = {"protocol": name, "map": float(sums[name]["map"] / n), **at[str(int(k))], "at": at}
+        rep = {"protocol": name, "map_at_k": float(sums[name]["map_at_k"] / n), **at[str(int(k))], "at": at}
         if with_auc:
             rep["roc_auc"] = float(sums[name]["roc_auc"] / n_auc) if n_auc else float("nan")
             rep["pr_auc"] = float(sums[name]["pr_auc"] / n_auc) if n_auc else float("nan")
@@ -720,7 +720,7 @@ def ranking_reports(relevance, scores, k=500, cuts=RANK_CUTS, protocols=("tartar
     return out
 
 
-def ranking_report(relevance, scores, k=500, chunk_rows=None, with_auc=True, cuts=RANK_CUTS,
+def ranking_report(relevance, scores, k=MAP_K, chunk_rows=None, with_auc=True, cuts=RANK_CUTS,
                    protocol="tartarus"):
     """The ranking metrics of one protocol (default ours): :func:`ranking_reports` for that one."""
     return ranking_reports(relevance, scores, k, cuts, (protocol,), chunk_rows, with_auc)[protocol]

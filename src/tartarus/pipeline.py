@@ -1,6 +1,12 @@
-"""The seed's dummy chain in one call: audio, text and fused models on the dummy data, compared.
+"""Orchestration: train -> predict -> evaluate, and the seed's dummy chains built from it.
 
-Equivalent to::
+``run_experiment`` is ``tartarus run NAME``: :func:`tartarus.train.run` trains (or resumes) and
+records a model, :func:`evaluate_trained` then predicts the evaluated splits (writing the
+predictions) and evaluates them (writing ``results/``). Training, prediction and evaluation know
+nothing of each other; only this module composes them.
+
+The dummy chain (``tartarus pipeline dummy``): audio, text and fused models on the dummy data,
+compared. Equivalent to::
 
     tartarus dummy-data && tartarus spectrograms DUMMY && tartarus patches DUMMY
     tartarus text vsm DUMMY && tartarus text w2v DUMMY
@@ -23,12 +29,87 @@ and, for cold-start recommendation (``tartarus pipeline dummy-rec``)::
 
 from __future__ import annotations
 
-from .fileio import write_tsv
-from .layout import SETS
+from .fileio import read_items_index, write_tsv
+from .layout import SETS, DataLayout
+from .store import has_record, read_record
 
 COLUMNS = ("model", "experiment", "inputs", "accuracy", "macro_f1", "roc_auc", "pr_auc", "map_at_k")
-REC_COLUMNS = ("model", "experiment", "inputs", "map", "precision", "ndcg", "adiv", "roc_auc", "pr_auc")
+REC_COLUMNS = ("model", "experiment", "inputs", "map_at_k", "precision", "ndcg", "adiv", "roc_auc", "pr_auc")
 REC_DIM = 4  # the dummy's 3 taste groups fit in 4 ALS factors; more dims add per-item noise
+
+
+def run_experiment(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=True,
+                   eval_sets=("test",), overrides=(), protocol=None):
+    """Train ``experiment`` (or continue model ``resume``), then predict and evaluate ``eval_sets``.
+
+    The arguments of :func:`tartarus.train.run`, and: evaluate : predict and evaluate after
+    training (``tartarus run --no-eval``: false); eval_sets : the splits evaluated; protocol : the
+    recommendation protocol (default: the experiment's ``evaluating.protocol``).
+    Returns the TrainResult with ``results`` = ``{set: metrics}`` (empty without evaluation, or
+    when a resume found nothing to do).
+    """
+    from .train import run
+
+    layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
+    if evaluate:
+        from .evaluate import check_protocol
+        check_protocol(protocol)
+        # a duplicate id in an evaluated split fails before training, not after; the trained
+        # splits first, so their errors come in the order training itself would raise them
+        sets = tuple(dict.fromkeys(("train", "val", *eval_sets)))
+        if experiment is not None:
+            check_split_indexes(layout, experiment.dataset.dataset, sets)
+        elif has_record(layout, resume):
+            check_split_indexes(layout, read_record(layout, resume).load_experiment().dataset.dataset, sets)
+    result = run(experiment, suffixes, layout, resume=resume, verbose=verbose, overrides=overrides)
+    if evaluate and not result.nothing_to_do:
+        result.results = evaluate_trained(layout, result.model_id, eval_sets, verbose=verbose, protocol=protocol)
+    return result
+
+
+def check_split_indexes(layout, ds, sets):
+    """Read the items index of each of ``sets`` that exists (DataMismatch on a duplicate or empty id)."""
+    for set_ in sets:
+        index = layout.items_index(set_, ds)
+        if index.exists():
+            read_items_index(index)
+
+
+def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None):
+    """Predict a trained model on the splits its evaluation reads (writing the predictions), then
+    evaluate ``sets`` (writing ``results/``); returns ``{set: metrics}``. ``tartarus evaluate``."""
+    from .evaluate import check_protocol, evaluate_model, sets_to_predict
+    from .predict import predict
+
+    layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
+    check_protocol(protocol)  # a bad value fails before any prediction
+    experiment = read_record(layout, model_id).load_experiment()
+    predict(layout, model_id, sets_to_predict(layout, experiment, sets))
+    return evaluate_model(layout, model_id, sets, verbose=verbose, protocol=protocol, experiment=experiment)
+
+
+def make_factors(layout, ds, params="als", dim=200, seed=0, targets_all_items=False, fact=None):
+    """``tartarus factors DS``: latent factors of ``ds``'s interactions as targets; a FactorReport.
+
+    The stage's steps, each explicit: import the triplets the dataset ships when it has no import
+    yet (``interactions.import_shipped_interactions``), load the interactions, split them by the
+    items_index files (``splits.cold_start_split``), write the held-out ``matrix_val`` /
+    ``matrix_test`` (``splits.write_held_out``), factorise (``factors.factorize``, which writes
+    the factors). Factors from class labels (PMI ``pmi_source = "class"``) use none of these.
+    params: ``factors.AlsParams`` / ``PmiParams`` or a method name (its defaults).
+    """
+    from .factors import check_factor_run, factorize
+    from .interactions import import_shipped_interactions, load_interactions
+    from .splits import cold_start_split, read_item_splits, write_held_out
+
+    params, dim, seed, fact = check_factor_run(params, dim, seed, fact)  # before anything is written
+    split = None
+    if params.uses_interactions:
+        import_shipped_interactions(layout, ds)
+        matrix, users, items = load_interactions(layout, ds)
+        split = cold_start_split(ds, matrix, users, items, read_item_splits(layout, ds))
+        write_held_out(layout, split)
+    return factorize(layout, ds, params, dim, seed, split=split, targets_all_items=targets_all_items, fact=fact)
 
 
 def prepare_dummy(layout, registry, verbose=1):
@@ -45,7 +126,7 @@ def prepare_dummy(layout, registry, verbose=1):
     text.build_vsm(layout, entry.name, max_df=entry.max_df, min_df=entry.min_df,
                    max_features=entry.max_features or None, n_words=entry.n_words)
     text.build_w2v(layout, entry.name, sequence_length=entry.sequence_length, embedding_dim=entry.embedding_dim,
-                   epochs=entry.w2v_epochs, seed=entry.seed, skipgram=entry.w2v_skipgram)
+                   n_epochs=entry.w2v_epochs, seed=entry.seed, skipgram=entry.w2v_skipgram)
     if verbose:
         print(report.summary())
         print(spectro.summary())
@@ -62,11 +143,11 @@ def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
     w2v = train("dummy_text_w2v", "w2v")
     predict(layout, audio.model_id, SETS, layer=9)
     predict(layout, vsm.model_id, SETS, layer=5)
-    fused = train("dummy_multimodal", f"{audio.model_id}-pred_9", f"{vsm.model_id}-pred_5")
+    embeddings = (layout.embedding_suffix(audio.model_id, 9), layout.embedding_suffix(vsm.model_id, 5))
+    fused = train("dummy_multimodal", *embeddings)
 
     rows = []
-    for result, inputs in ((audio, "audio patches"), (vsm, "bow"), (w2v, "w2v"),
-                           (fused, f"{audio.model_id}-pred_9 + {vsm.model_id}-pred_5")):
+    for result, inputs in ((audio, "audio patches"), (vsm, "bow"), (w2v, "w2v"), (fused, " + ".join(embeddings))):
         metrics = result.results["test"]
         rows.append([result.model_id, result.experiment.name, inputs,
                      *(metrics.get(key) for key in COLUMNS[3:])])
@@ -79,11 +160,10 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
     Returns the rows of ``results/comparison_dummy-rec.tsv``: one per model, then the random and
     popularity baselines of the same test users (MAP@k and the other ranking metrics).
     """
-    from .factors import factorize
     from .predict import predict
 
     prepare_dummy(layout, registry, verbose)
-    report = factorize(layout, "DUMMY", "als", REC_DIM, seed=0)
+    report = make_factors(layout, "DUMMY", "als", REC_DIM, seed=0)
     if verbose:
         print(report.summary())
     train = _trainer(layout, registry, n_epochs, verbose)
@@ -91,11 +171,11 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
     text = train("dummy_text_als", "bow")
     predict(layout, audio.model_id, SETS, layer="flat")
     predict(layout, text.model_id, SETS, layer="dense_2")
-    fused = train("dummy_multi_als", f"{audio.model_id}-pred_flat", f"{text.model_id}-pred_dense_2")
+    embeddings = (layout.embedding_suffix(audio.model_id, "flat"), layout.embedding_suffix(text.model_id, "dense_2"))
+    fused = train("dummy_multi_als", *embeddings)
 
     rows = []
-    for result, inputs in ((audio, "audio patches"), (text, "bow"),
-                           (fused, f"{audio.model_id}-pred_flat + {text.model_id}-pred_dense_2")):
+    for result, inputs in ((audio, "audio patches"), (text, "bow"), (fused, " + ".join(embeddings))):
         metrics = result.results["test"]
         rows.append([result.model_id, result.experiment.name, inputs, *(metrics[key] for key in REC_COLUMNS[3:])])
     for name, metrics in audio.results["test"]["baselines"].items():
@@ -104,10 +184,10 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
 
 
 def _trainer(layout, registry, n_epochs, verbose):
-    """``train(name, *suffixes)``: run a registry experiment (``n_epochs`` overriding, if given)."""
-    from .train import run
+    """``train(name, *suffixes)``: run a registry experiment, evaluated on test (``n_epochs`` overriding,
+    if given)."""
     sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
-    return lambda name, *suffixes: run(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
+    return lambda name, *suffixes: run_experiment(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
 
 
 def _write_comparison(layout, name, columns, rows, verbose):

@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from . import fileio
+from .checks import check_choice, check_int
 from .errors import ConfigError, DataMismatch
 from .layout import SETS, DataLayout
-from .recommend import (ItemInfo, _check_n, _experiment, _is_audio_path, _normalised, _top, item_vectors,
+from .recommend import (ItemInfo, _experiment, _is_audio_path, _normalised, _top, item_vectors,
                         query_vector)
 
 SCORES = ("dot", "cosine")
@@ -73,18 +74,13 @@ def read_whitelist(path):
     return [row[0].strip() for row in fileio.read_tsv(path) if row and row[0].strip()]
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
 def seed_scores(seeds, candidates, score="dot"):
     """Scores ``(n_seeds, n_candidates)`` of each seed vector against each candidate vector.
 
     seeds : (n_seeds, d); candidates : (n_candidates, d). ``"dot"``: ``seed . c / |c|``;
     ``"cosine"``: ``seed . c / (|seed| |c|)``. A zero vector scores 0 against everything.
     """
-    _check_choice("score", score, SCORES)
+    check_choice("score", score, SCORES)
     seeds = np.asarray(seeds, dtype=np.float64)
     return (seeds if score == "dot" else _normalised(seeds)) @ _normalised(candidates).T
 
@@ -116,7 +112,7 @@ def make_playlist(layout, model_id, seeds, n=300, whitelist=None, threshold=None
     Parameters
     ----------
     layout : DataLayout or path of the data root
-    model_id : str, e.g. ``"model_1"``; its saved predictions are read (and made first if missing)
+    model_id : str, e.g. ``"model_1"``; its saved predictions are read (computed in memory if missing)
     seeds : list of item ids of the model's dataset or audio files; at least one
     n : int > 0, the most items a list holds (default 300)
     whitelist : ids allowed in the playlist (a list, or the path of a file, one id a line); None: all
@@ -127,9 +123,9 @@ def make_playlist(layout, model_id, seeds, n=300, whitelist=None, threshold=None
     combine : ``"mean"`` or ``"each"`` (see the module doc)
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    n = _check_n("n", n)
-    _check_choice("combine", combine, COMBINES)
-    _check_choice("score", score, SCORES)
+    n = check_int("n", n)
+    check_choice("combine", combine, COMBINES)
+    check_choice("score", score, SCORES)
     seeds = [str(s) for s in seeds]
     if not seeds:
         raise ConfigError("a playlist needs at least one seed item (or audio file)")
@@ -208,22 +204,15 @@ def m3u_text(playlist, hits, audio, base=None):
 def playlist_paths(layout, playlist, out=None):
     """``(tsv path, [m3u path per list])`` of a playlist.
 
-    Default: ``results/playlist_{model}_{first seed}.tsv`` and, per list, the ``.m3u`` named after
-    its seed (the first seed for a combined list). ``out``: a path stem (a ``.tsv`` or ``.m3u``
-    suffix is dropped) giving ``{out}.tsv`` and ``{out}.m3u``, or ``{out}_{k}.m3u`` for list ``k``
-    of several.
+    Default: ``layout.playlist`` of the first seed for the table and, per list, of its seed for the
+    M3U (the first seed for a combined list). ``out``: a path stem, as ``DataLayout.playlist_at``
+    spells it.
     """
     if out is None:
         m3u_seeds = playlist.seeds[:1] if len(playlist.lists) == 1 else playlist.seeds
         return (layout.playlist(playlist.model_id, playlist.seeds[0], "tsv"),
                 [layout.playlist(playlist.model_id, s, "m3u") for s in m3u_seeds])
-    stem = Path(out)
-    if stem.suffix.lower() in (".tsv", ".m3u"):
-        stem = stem.with_suffix("")
-    if len(playlist.lists) == 1:
-        return stem.with_name(stem.name + ".tsv"), [stem.with_name(stem.name + ".m3u")]
-    return (stem.with_name(stem.name + ".tsv"),
-            [stem.with_name(f"{stem.name}_{k}.m3u") for k in range(1, len(playlist.lists) + 1)])
+    return layout.playlist_at(out, len(playlist.lists))
 
 
 def write_playlist(playlist, tsv_path, m3u_paths, audio):

@@ -1,10 +1,12 @@
 """Model outputs and layer embeddings per item, aggregated over the item's patches.
 
-``predict(layout, "model_1", ["test"], layer=9)`` writes
+``predict_sets`` computes them and writes nothing (the queries use it when no prediction is saved);
+``predict(layout, "model_1", ["test"], layer=9)`` computes and writes
 ``train_data/X_test_model_1-pred_9_{ds}.npy`` and ``train_data/items_index_test_model_1-pred_9_{ds}.tsv``
 (inputs for later experiments); without ``layer`` the outputs go to
 ``predictions/pred_model_1_test.npy`` with ``predictions/index_pred_model_1_test.tsv``
-(``pred_model_1_test_{DS}.npy`` for another dataset, ``dataset=DS``).
+(``pred_model_1_test_{DS}.npy`` for another dataset, ``dataset=DS``); the names are
+``DataLayout.predictions_of``'s.
 
 Audio models predict from the split's patches file (what the seed's ``train.py`` does after
 training), or with ``full_track=True`` from each item's whole spectrogram as the seed's
@@ -21,14 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import experiment_from_dict
 from .errors import ConfigError, DataMismatch, MissingInput
 from .fileio import read_items_index, read_json, save_npy, write_lines
 from .inputs import (align_patches, iter_patch_batches, iter_patch_vector_batches, iter_vector_batches, load_inputs,
                      patch_shape, read_patch_index)
 from .layout import DataLayout
 from .models import check_input_shapes, layer_model, load_model, resolve_layer
-from .store import require_model
+from .store import read_record, require_model
 
 AGGREGATORS = {"mean": np.mean, "max": np.max, "median": np.median}
 
@@ -45,13 +46,21 @@ class ItemPredictions:
 def aggregate_by_item(values, patch_rows, n_items, how="mean"):
     """Combine per-patch rows into per-item rows.
 
-    values : (n_patches, d); patch_rows : (n_patches,) item row of each patch; returns
-    (present_rows, (n_present, d)) with items in ascending row order; items without a patch are absent.
+    values : (n_patches, d); patch_rows : (n_patches,) item row of each patch, in [0, n_items);
+    returns (present_rows, (n_present, d)) with items in ascending row order; items without a patch
+    are absent.
     """
     if how not in AGGREGATORS:
         raise ConfigError(f"predicting.aggregation: {how!r} is not one of {', '.join(AGGREGATORS)}")
     values = np.asarray(values)
     values = values.reshape(len(values), -1)
+    patch_rows = np.asarray(patch_rows)
+    if len(patch_rows) != len(values):
+        raise DataMismatch(f"aggregating per item: {len(values)} patch rows of values but {len(patch_rows)} "
+                           f"item rows of patches; expected one item row per patch")
+    if len(patch_rows) and (patch_rows.min() < 0 or patch_rows.max() >= n_items):
+        raise DataMismatch(f"aggregating per item: patches belong to item rows {patch_rows.min()} to "
+                           f"{patch_rows.max()}, but the split has {n_items} items (rows 0 to {n_items - 1})")
     order = np.argsort(patch_rows, kind="stable")
     rows_sorted = patch_rows[order]
     present, starts = np.unique(rows_sorted, return_index=True)
@@ -62,22 +71,14 @@ def aggregate_by_item(values, patch_rows, n_items, how="mean"):
     else:
         groups = np.split(values[order], starts[1:])
         out = np.stack([AGGREGATORS[how](g, axis=0) for g in groups])
-    assert present.max(initial=-1) < n_items
     return present, out.astype(np.float32)
 
 
-def saved_experiment(layout, model_id):
-    """(Experiment, saved config dict) of a trained model, from its config.json (no model loaded)."""
-    saved = read_json(layout.model_config(model_id),
-                      f"train a model first (tartarus run ...); {model_id} has no config")
-    return experiment_from_dict(saved["experiment"]["name"], saved["experiment"], saved=True), saved
-
-
 def load_trained(layout, model_id):
-    """(keras model, Experiment, saved config dict) of a trained model."""
+    """(keras model, Experiment, store.ModelRecord) of a trained model."""
     require_model(layout, model_id)
-    experiment, saved = saved_experiment(layout, model_id)
-    return load_model(layout.model_file(model_id)), experiment, saved
+    record = read_record(layout, model_id)
+    return load_model(layout.model_file(model_id)), record.load_experiment(), record
 
 
 def predict_items(model, layout, experiment, set_, layer=None, aggregation=None, batch_size=64, suffixes=()):
@@ -154,7 +155,7 @@ def _check_spectrograms(layout, ds, params, model_id):
                            f"settings (a dataset entry with these values, then {command})")
 
 
-def predict_tracks(model, layout, experiment, saved, set_, layer=None, aggregation=None, trim_coeff=None,
+def predict_tracks(model, layout, experiment, record, set_, layer=None, aggregation=None, trim_coeff=None,
                    middle=False, batch_size=64):
     """Outputs (or ``layer``'s) of an audio model for every item of ``set_``, from whole tracks.
 
@@ -162,20 +163,20 @@ def predict_tracks(model, layout, experiment, saved, set_, layer=None, aggregati
     experiment's ``predicting.trim_coeff`` unless given) and the outputs of its patches are
     combined (``predicting.aggregation``, the seed's mean). The model's own input scaling
     (``Standardize``) applies. Items without a spectrogram, or too short for one patch, get no
-    row and are listed in ``missing_items``.
+    row and are listed in ``missing_items``. record : the model's store.ModelRecord.
     """
     from .models import get_architecture
 
     ds = experiment.dataset.dataset
-    model_id = saved.get("model_id", "the model")
+    model_id = record.model_id
     if get_architecture(experiment.cnn.architecture).input_kind != "patches":
         raise ConfigError(f"full-track prediction feeds spectrogram patches only; {model_id} (architecture "
                           f"{experiment.cnn.architecture}) reads other inputs: predict from its patches files")
-    if saved.get("input_prescaled"):
+    if record.input_prescaled:
         raise DataMismatch(f"{model_id} was trained on patches the seed's create_patches.py had already "
                            f"standardised with a scaler that is not part of the model, so whole-track "
                            f"spectrograms cannot be scaled like them: predict from patches files")
-    params = saved.get("audio_params")
+    params = record.audio_params
     if not params:
         raise DataMismatch(f"{model_id} was trained on patches without spectrogram settings (no 'params' "
                            f"attribute), so whole tracks cannot be checked against them: predict from patches files")
@@ -216,39 +217,61 @@ def predict_tracks(model, layout, experiment, saved, set_, layer=None, aggregati
     return ItemPredictions(ids, np.stack(rows).astype(np.float32), missing, counts)
 
 
-def predict(layout, model_id, sets=("test",), layer=None, aggregation=None, full_track=False, dataset=None,
-            trim_coeff=None, middle=False):
-    """Write per-item predictions (or layer embeddings) of a trained model; return the paths written.
+def predict_sets(layout, model_id, sets=("test",), layer=None, aggregation=None, full_track=False, dataset=None,
+                 trim_coeff=None, middle=False, patches=False):
+    """Per-item predictions (or layer embeddings) of a trained model, one split at a time; writes nothing.
 
-    full_track : predict from whole spectrograms (:func:`predict_tracks`) instead of patches files;
-    dataset : predict the items of another dataset (same inputs, same settings; the seed's ``-pd``);
-    trim_coeff, middle : full-track options (default: the experiment's ``predicting.trim_coeff``).
+    Yields ``(set_, ItemPredictions)`` for each of ``sets``; the arguments are checked before the
+    first split is computed. full_track : predict from whole spectrograms (:func:`predict_tracks`)
+    instead of patches files; dataset : predict the items of another dataset (same inputs, same
+    settings; the seed's ``-pd``); trim_coeff, middle : full-track options (default: the
+    experiment's ``predicting.trim_coeff``); patches : the seed's ``-p``, predict from the patches
+    files: what an audio model does without ``full_track`` anyway, so it only asserts that (a model
+    without patch input, or ``full_track``, is a ConfigError).
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    model, experiment, saved = load_trained(layout, model_id)
-    suffixes = tuple(saved.get("suffixes", ()))
+    model, experiment, record = load_trained(layout, model_id)
     own = experiment.dataset.dataset
     if dataset and dataset != own:
         experiment = dataclasses.replace(experiment, dataset=dataclasses.replace(experiment.dataset, dataset=dataset))
-    ds = experiment.dataset.dataset
-    other = ds if ds != own else None
+    if patches:
+        from .inputs import PATCH_KINDS
+        from .models import get_architecture
+        if full_track:
+            raise ConfigError("predict: -p (patches files) and --full-track (whole spectrograms) exclude each other")
+        kind = get_architecture(experiment.cnn.architecture).input_kind
+        if kind not in PATCH_KINDS:
+            raise ConfigError(f"predict -p predicts from spectrogram patches files, but {model_id} (architecture "
+                              f"{experiment.cnn.architecture}) reads {kind}: leave -p out")
     if (trim_coeff is not None or middle) and not full_track:
         raise ConfigError("trim_coeff and middle apply to full-track prediction only (full_track=True, "
                           "predict --full-track)")
     if layer is not None:
         resolve_layer(model, layer)  # fail before any work on a bad index or name
-    written = []
     for set_ in sets:
         if full_track:
-            result = predict_tracks(model, layout, experiment, {"model_id": model_id, **saved}, set_, layer,
-                                    aggregation, trim_coeff, middle)
+            yield set_, predict_tracks(model, layout, experiment, record, set_, layer, aggregation, trim_coeff,
+                                       middle)
         else:
-            result = predict_items(model, layout, experiment, set_, layer, aggregation, suffixes=suffixes)
-        if layer is None:
-            out, index = layout.prediction(model_id, set_, other), layout.prediction_index(model_id, set_, other)
-        else:
-            suffix = layout.embedding_suffix(model_id, layer)
-            out, index = layout.x(set_, suffix, ds), layout.items_index(set_, ds, suffix)
+            yield set_, predict_items(model, layout, experiment, set_, layer, aggregation, suffixes=record.suffixes)
+
+
+def predict(layout, model_id, sets=("test",), layer=None, aggregation=None, full_track=False, dataset=None,
+            trim_coeff=None, middle=False, patches=False):
+    """Write per-item predictions (or layer embeddings) of a trained model; return what was written.
+
+    The arguments are :func:`predict_sets`'s. Each split's rows go to ``layout.predictions_of``
+    (values and items index) as soon as they are computed. Returns ``[(set_, values path, index
+    path, ItemPredictions), ...]``.
+    """
+    layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
+    require_model(layout, model_id)
+    own = read_record(layout, model_id).load_experiment().dataset.dataset
+    ds = dataset or own
+    written = []
+    for set_, result in predict_sets(layout, model_id, sets, layer, aggregation, full_track, dataset, trim_coeff,
+                                     middle, patches):
+        out, index = layout.predictions_of(model_id, set_, ds, layer, ds if ds != own else None)
         save_npy(out, result.values)
         write_lines(index, result.item_ids)
         written.append((set_, out, index, result))

@@ -4,8 +4,9 @@ TensorFlow 2.2x logs from C++ while its shared libraries load, before it reads
 ``TF_CPP_MIN_LOG_LEVEL``: "All log messages before absl::InitializeLog() ...", the oneDNN notice,
 "Could not find cuda drivers on your machine", the CPU-instructions notice, and on a machine with CUDA
 libraries but no GPU "failed call to cuInit". None of it is about the user's experiment. The CLI
-(never a library import: a library must not change process-wide state) calls :func:`quiet_backend`
-before anything imports Keras; the first ``import tensorflow`` then runs with file descriptor 2 sent
+(never a library import: a library must not change process-wide state) calls :func:`configure_cli`,
+where every setting of the command line's process is made, before anything imports Keras;
+with :func:`quiet_backend`, the first ``import tensorflow`` then runs with file descriptor 2 sent
 to a temporary file, and what it wrote comes back filtered (:func:`filter_log`). Nothing else is
 captured, and no device is hidden (``CUDA_VISIBLE_DEVICES`` is left as the user set it).
 
@@ -19,12 +20,13 @@ explicit ``TF_CPP_MIN_LOG_LEVEL`` of 0 or 1, which turn the filter off.
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
+import logging
 import os
 import re
 import sys
 import tempfile
+
+from .import_hook import AroundImport
 
 VERBOSE_ENV = "TARTARUS_VERBOSE"
 # a glog/absl line: severity, MMDD, time, thread, file:line]
@@ -97,55 +99,22 @@ def _stderr_filtered(min_level, keep_probe):
                 sys.stderr.flush()
 
 
-class _QuietTensorFlow(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` once, and has it loaded (and its devices probed) under :func:`_stderr_filtered`."""
+class _QuietTensorFlow(AroundImport):
+    """Has ``tensorflow`` loaded (and its devices probed) under :func:`_stderr_filtered`."""
+
+    name = "tensorflow"
 
     def __init__(self, min_level, keep_probe):
+        super().__init__()
         self.min_level, self.keep_probe = min_level, keep_probe
-        self.searching = False
 
-    def remove(self):
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)
-
-    def find_spec(self, fullname, path=None, target=None):
-        # a mere find_spec("tensorflow") (Keras asks whether it is installed) loads nothing: stay until
-        # the import itself, which removes us (exec_module)
-        if fullname != "tensorflow" or self.searching:
-            return None
-        self.searching = True
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            self.searching = False
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader, self)
-        return spec
-
-
-class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, inner, finder):
-        self.inner, self.finder = inner, finder
-
-    def __getattr__(self, name):  # resource readers and the like: the real loader's
-        return getattr(self.inner, name)
-
-    def create_module(self, spec):
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module):
-        self.finder.remove()  # once only
-        with _stderr_filtered(self.finder.min_level, self.finder.keep_probe):
-            try:
-                self.inner.exec_module(module)
-                # the GPU probe (cuInit) may come after the import: have it now, while filtered; a
-                # failure here is TensorFlow's to report when a device is used, not the import's
-                with contextlib.suppress(Exception):
-                    module.config.list_physical_devices()
-            finally:
-                module.__loader__ = self.inner
-                if module.__spec__ is not None:
-                    module.__spec__.loader = self.inner
+    def around(self, load, module):
+        with _stderr_filtered(self.min_level, self.keep_probe):
+            load()
+            # the GPU probe (cuInit) may come after the import: have it now, while filtered; a
+            # failure here is TensorFlow's to report when a device is used, not the import's
+            with contextlib.suppress(Exception):
+                module.config.list_physical_devices()
 
 
 def quiet_backend(verbose=False):
@@ -165,12 +134,35 @@ def quiet_backend(verbose=False):
         return lambda: None
     if user_level is None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(min_level)  # TensorFlow's own later messages too
-    finder = _QuietTensorFlow(min_level, keep_probe=gpu_requested())
-    sys.meta_path.insert(0, finder)
+    finder = _QuietTensorFlow(min_level, keep_probe=gpu_requested()).install()
 
     def undo():
         finder.remove()
         if user_level is None and os.environ.get("TF_CPP_MIN_LOG_LEVEL") == str(min_level):
             del os.environ["TF_CPP_MIN_LOG_LEVEL"]
+
+    return undo
+
+
+def configure_cli(verbose=False):
+    """Everything the command line sets for its process, in one place; returns a function undoing it.
+
+    Made here only (``tartarus.cli.main`` calls it before anything imports Keras), never on a
+    library import: :func:`quiet_backend`, and, unless the user asked to see
+    everything (``verbose``, ``TARTARUS_VERBOSE``), the ``tensorflow`` logger at ERROR, which keeps
+    Keras' retracing warnings off the terminal. Importing tartarus as a library changes none of
+    this. The undo (the logger's level as it was, then :func:`quiet_backend`'s) is for callers of
+    ``main`` within a longer-lived process, such as the tests.
+    """
+    verbose = verbose_requested(verbose)
+    undo_backend = quiet_backend(verbose)
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    if not verbose:
+        tf_logger.setLevel(logging.ERROR)
+
+    def undo():
+        tf_logger.setLevel(level)
+        undo_backend()
 
     return undo

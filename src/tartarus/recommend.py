@@ -8,7 +8,8 @@ user="U007")`` ranks the items of some splits for one user the same way. ``simil
 factors, tag vectors, class scores) or in a layer's embedding space (``layer=``).
 
 A query is an item id of the model's dataset or the path of an audio file. An item's vector comes
-from the saved predictions (``tartarus predict``), computed and saved first when missing. An audio
+from the saved predictions (``tartarus predict``), computed in memory when missing: a query writes
+nothing, so it works on a read-only data root. An audio
 file is decoded and cut into patches with the spectrogram and patch settings the model was trained
 on (stored in its config), then run through the model with dropout off, its patches aggregated as
 ``predicting.aggregation`` says.
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fileio
+from .checks import check_int
 from .config.schema import DatasetEntry
 from .errors import ConfigError, DataMismatch, MissingInput
 from .layout import SETS, DataLayout
@@ -83,35 +85,34 @@ class ItemInfo:
 
 # ------------------------------------------------------------------------------ vectors
 def _experiment(layout, model_id):
-    """The model's Experiment, read from its config (the Keras model itself is not loaded)."""
-    from .predict import saved_experiment
-    return saved_experiment(layout, model_id)[0]
+    """The model's Experiment, read from its record (the Keras model itself is not loaded)."""
+    from .store import read_record
+    return read_record(layout, model_id).load_experiment()
 
 
 def item_vectors(layout, model_id, sets=SETS, layer=None):
     """``(ids, vectors)`` of the items of ``sets``: the model's per-item outputs or ``layer``'s.
 
-    Read from the saved predictions (``predictions/pred_{model}_{set}.npy`` or, for a layer,
-    ``train_data/X_{set}_{model}-pred_{layer}_{ds}.npy``); a split whose file is missing is
-    predicted and saved first. Items without a prediction (no patches) are left out.
+    Read from the saved predictions (``layout.predictions_of``: ``predictions/pred_{model}_{set}.npy``
+    or, for a layer, ``train_data/X_{set}_{model}-pred_{layer}_{ds}.npy``); a split whose files are
+    missing is predicted in memory (nothing is written; ``tartarus predict`` saves them). Items
+    without a prediction (no patches) are left out.
     """
-    from .predict import predict
+    from .predict import predict_sets
 
     ds = _experiment(layout, model_id).dataset.dataset
     ids, blocks = [], []
     for set_ in sets:
-        if layer is None:
-            values, index = layout.prediction(model_id, set_), layout.prediction_index(model_id, set_)
+        values, index = layout.predictions_of(model_id, set_, ds, layer)
+        if values.exists() and index.exists():
+            x = fileio.load_npy(values)
+            names = fileio.read_items_index(index)
+            if len(names) != len(x):
+                raise DataMismatch(f"{index} lists {len(names)} items but {values} has {len(x)} rows: "
+                                   f"predict again ({layout.cli('predict', model_id, '-s', set_)})")
         else:
-            suffix = layout.embedding_suffix(model_id, layer)
-            values, index = layout.x(set_, suffix, ds), layout.items_index(set_, ds, suffix)
-        if not (values.exists() and index.exists()):
-            predict(layout, model_id, [set_], layer=layer)
-        x = fileio.load_npy(values)
-        names = fileio.read_items_index(index)
-        if len(names) != len(x):
-            raise DataMismatch(f"{index} lists {len(names)} items but {values} has {len(x)} rows: "
-                               f"predict again ({layout.cli('predict', model_id, '-s', set_)})")
+            (_, result), = predict_sets(layout, model_id, [set_], layer=layer)
+            names, x = result.item_ids, result.values
         ids.extend(names)
         blocks.append(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
     return ids, (np.concatenate(blocks) if blocks else np.zeros((0, 0)))
@@ -139,19 +140,19 @@ def audio_vector(layout, model_id, path, layer=None):
     path = Path(path)
     if not path.is_file():
         raise MissingInput(path, what="audio file to query")
-    model, experiment, saved = load_trained(layout, model_id)
+    model, experiment, record = load_trained(layout, model_id)
     ds = experiment.dataset
     kind = get_architecture(experiment.cnn.architecture).input_kind
     if kind == "patches+vectors":
         raise ConfigError(f"{model_id} reads audio patches together with a metadata vector "
-                          f"({', '.join(saved.get('suffixes') or ())}), which a new audio file does not have: "
+                          f"({', '.join(record.suffixes)}), which a new audio file does not have: "
                           f"query it with an item id of {ds.dataset}")
     if kind != "patches":
         raise ConfigError(f"{model_id} does not read audio (experiment {experiment.name!r}, inputs "
-                          f"{', '.join(saved.get('suffixes') or ()) or 'none'}): query it with an item id of "
+                          f"{', '.join(record.suffixes) or 'none'}): query it with an item id of "
                           f"{ds.dataset}")
-    params = saved.get("audio_params")
-    if not params:  # a model trained before its config kept them
+    params = record.audio_params
+    if not params:  # a model trained before its record kept them
         params = patch_params(layout.require(layout.patches("train", ds.dataset, ds.npatches, ds.window),
                                              layout.cli("patches", ds.dataset)))
     if not params:
@@ -199,12 +200,6 @@ def _top(scores, n):
     return top_k(np.asarray(scores)[np.newaxis], n)[0]
 
 
-def _check_n(name, n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
-
-
 # ------------------------------------------------------------------------------ users
 def _users(layout, experiment):
     """``(user ids, user factors)`` of the experiment's factors; users without a factor dropped."""
@@ -226,15 +221,15 @@ def _heard(layout, ds):
     """``(matrix users x items CSR, user row of id, item column of id)`` or None when not imported."""
     if not layout.interactions_matrix(ds).exists():
         return None
-    from .factors import load_interactions
-    matrix, users, items = load_interactions(layout, ds, auto_import=False)
+    from .interactions import load_interactions
+    matrix, users, items = load_interactions(layout, ds)
     return matrix, {u: i for i, u in enumerate(users)}, {t: j for j, t in enumerate(items)}
 
 
 def recommend_users(layout, model_id, query, n=10):
     """The ``n`` users with the highest score for an item id or audio file, best first (Hits)."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    n = _check_n("n", n)
+    n = check_int("n", n)
     experiment = _experiment(layout, model_id)
     names, users = _users(layout, experiment)
     vector, item = query_vector(layout, model_id, query)
@@ -259,7 +254,7 @@ def recommend_items(layout, model_id, user, n=10, sets=("test",)):
     The default candidates are the test items, the cold-start items no factorisation saw.
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    n = _check_n("n", n)
+    n = check_int("n", n)
     experiment = _experiment(layout, model_id)
     ds = experiment.dataset.dataset
     names, users = _users(layout, experiment)
@@ -309,7 +304,7 @@ def similar_items(layout, model_id, query, k=10, layer=None, sets=SETS, metric="
         target included. shufl's user mode: ``metric="euclidean", against="targets"``.
     """
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    k = _check_n("k", k)
+    k = check_int("k", k)
     if metric not in ("cosine", "euclidean"):
         raise ConfigError(f"metric must be cosine or euclidean, got {metric!r}")
     if against not in ("predictions", "targets"):

@@ -1,4 +1,8 @@
-"""Model folders: atomic id allocation, the manifest, and the ``trained_models.tsv`` index."""
+"""Model folders: atomic id allocation, the model record, the manifest, and the ``trained_models.tsv`` index.
+
+A trained model's folder holds its Keras files and one :class:`ModelRecord` (what the model was
+trained on and how), written by :func:`write_record` and read by :func:`read_record` only.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,93 @@ import platform
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, MissingInput
-from .fileio import append_tsv_row, read_json, read_tsv, write_tsv
+from .errors import ConfigError, DataMismatch, MissingInput
+from .fileio import append_tsv_row, read_json, read_tsv, write_json, write_tsv
+
+@dataclass
+class ModelRecord:
+    """What a trained model was made from, stored beside it (``layout.model_config``, JSON).
+
+    model_id : e.g. ``"model_1"``.
+    experiment : the resolved experiment as a plain dict (``Experiment.to_dict()``, with ``name``);
+        :meth:`load_experiment` validates it back.
+    suffixes : the ``train_data`` input suffixes (META_SUFFIX) it was trained with.
+    input_shapes : one shape per model input, without the batch axis.
+    input_stats : the input scaling summary (patch models), else empty.
+    input_prescaled : the training patches were standardised by the seed's create_patches.py.
+    backend : the Keras backend it was trained on.
+    audio_params : spectrogram and patch settings of the training patches (None: vector inputs),
+        so new audio can be cut the same way.
+    resume_overrides : ``{"at_epoch": N, key: new value, ...}`` per resume that changed a key.
+    other : keys of a record this version does not know, kept as they are on rewrite.
+    """
+    model_id: str
+    experiment: dict
+    suffixes: tuple = ()
+    input_shapes: list = field(default_factory=list)
+    input_stats: list = field(default_factory=list)
+    input_prescaled: bool = False
+    backend: str = ""
+    audio_params: dict | None = None
+    resume_overrides: list = field(default_factory=list)
+    other: dict = field(default_factory=dict)
+
+    def load_experiment(self):
+        """The record's experiment, validated (keys removed from the schema since are left out)."""
+        from .config import experiment_from_dict
+        return experiment_from_dict(self.experiment.get("name", self.model_id), self.experiment, saved=True)
+
+    def to_dict(self):
+        doc = {"model_id": self.model_id, "experiment": self.experiment, "suffixes": list(self.suffixes),
+               "input_shapes": [list(s) for s in self.input_shapes], "input_stats": self.input_stats,
+               "input_prescaled": self.input_prescaled, "backend": self.backend,
+               "audio_params": self.audio_params}
+        if self.resume_overrides:
+            doc["resume_overrides"] = self.resume_overrides
+        return {**doc, **self.other}
+
+    @classmethod
+    def from_dict(cls, doc, model_id, path="the model record"):
+        """A record from its JSON document; keys a model trained by an earlier version lacks get defaults."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("experiment"), dict):
+            raise DataMismatch(f"{path}: expected a JSON object with an 'experiment' object, got "
+                               f"{type(doc.get('experiment') if isinstance(doc, dict) else doc).__name__}")
+        known = {"model_id", "experiment", "suffixes", "input_shapes", "input_stats", "input_prescaled", "backend",
+                 "audio_params", "resume_overrides"}
+        return cls(model_id=doc.get("model_id") or model_id, experiment=doc["experiment"],
+                   suffixes=tuple(doc.get("suffixes") or ()),
+                   input_shapes=[tuple(s) for s in doc.get("input_shapes") or ()],
+                   input_stats=doc.get("input_stats") or [], input_prescaled=bool(doc.get("input_prescaled")),
+                   backend=doc.get("backend") or "", audio_params=doc.get("audio_params"),
+                   resume_overrides=list(doc.get("resume_overrides") or ()),
+                   other={k: v for k, v in doc.items() if k not in known})
+
+
+def write_record(layout, record):
+    """Write ``record`` as its model's ``layout.model_config`` (atomically)."""
+    write_json(layout.model_config(record.model_id), record.to_dict())
+
+
+def read_record(layout, model_id):
+    """The :class:`ModelRecord` of ``model_id``; MissingInput when the model has none (never trained)."""
+    path = layout.model_config(model_id)
+    if not path.exists():
+        raise MissingInput(path, layout.cli("run", "EXPERIMENT"), what=f"record of {model_id} (a trained model)")
+    return ModelRecord.from_dict(read_json(path), model_id, path)
+
+
+def has_record(layout, model_id):
+    """Whether ``model_id`` has a record (its training began)."""
+    return layout.model_config(model_id).exists()
+
+
+def write_manifest(layout, model_id, experiment, inputs, seed, backend):
+    """Write ``model_id``'s manifest: the input files it was trained on (hashed), versions, host."""
+    write_json(layout.manifest(model_id), make_manifest(experiment, inputs, seed, backend))
+
 
 MODEL_ID = re.compile(r"^model_(\d+)$")
 TRAINED_HEADER = ("model_id", "experiment", "dataset", "suffixes", "epochs", "best_val_loss", "finished")
@@ -50,8 +137,8 @@ def require_model(layout, model_id):
         if layout.checkpoint(model_id).exists():  # an interrupted run: resuming finishes it
             raise MissingInput(path, resume_command(layout, model_id),
                                what=f"trained model {model_id} ({model_status(layout, model_id)['status']})")
-        raise MissingInput(path, "tartarus run EXPERIMENT (see trained models in "
-                           f"{layout.trained_models()})", what=f"trained model {model_id}")
+        raise MissingInput(path, layout.cli("run", "EXPERIMENT"),
+                           what=f"trained model {model_id} (the trained ones are listed in {layout.trained_models()})")
     return layout.model_dir(model_id)
 
 
@@ -160,7 +247,7 @@ def model_status(layout, model_id):
     if layout.checkpoint(model_id).exists() or layout.model_file(model_id).exists():
         total = None
         if layout.model_config(model_id).exists():
-            total = read_json(layout.model_config(model_id)).get("experiment", {}).get("training", {}).get("n_epochs")
+            total = read_record(layout, model_id).experiment.get("training", {}).get("n_epochs")
         status = f"interrupted after {epochs or 0}" + (f" of {total}" if total else "") + " epoch(s)"
         return {"model_id": model_id, "status": status, "epochs": epochs,
                 "hint": f"resume: {resume_command(layout, model_id)}"}

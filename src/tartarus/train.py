@@ -1,17 +1,17 @@
-"""Training an experiment: resolve inputs, build, fit with checkpoints, save, predict, evaluate.
+"""Training an experiment: resolve inputs, build, fit with checkpoints, save and record the model.
 
-``run(experiment, suffixes, layout)`` is the whole of ``tartarus run NAME``; ``resume`` continues an
-interrupted model from its last epoch checkpoint.
+``run(experiment, suffixes, layout)`` trains a new model (or, with ``resume``, continues an
+interrupted one from its last epoch checkpoint) and returns its :class:`TrainResult`. It neither
+predicts nor evaluates: ``pipeline.run_experiment`` composes train -> predict -> evaluate, which is
+``tartarus run NAME``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import math
 import os
-import time
 from dataclasses import dataclass, field
 
 import keras
@@ -20,8 +20,7 @@ import numpy as np
 from .config import Experiment, experiment_from_dict
 from .config.registry import parse_override
 from .errors import ConfigError, DataMismatch, MissingInput, OutputError
-from .fileio import (atomic_path, load_npy, read_items_index, read_json, remove_stale_temps, reserve_space,
-                     write_json)
+from .fileio import atomic_path, load_npy, read_items_index, read_json, remove_stale_temps, reserve_space, write_json
 from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, ShuffledBatches, VectorDataset,
                      feature_layout, feature_stats,
                      load_inputs, scaling_summary,
@@ -29,7 +28,9 @@ from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, ShuffledBatc
 from .layout import DataLayout
 from .models import build_model, get_architecture, load_model
 from .protocol import accuracy_kind, resolve_monitor, train_items_limit
-from .store import allocate_model_id, hold_model, is_registered, make_manifest, record_trained
+from .splits import hold_out, sequential_split
+from .store import (ModelRecord, allocate_model_id, hold_model, is_registered, read_record, record_trained,
+                    write_manifest, write_record)
 
 LOSSES = {
     "categorical_crossentropy": lambda: keras.losses.CategoricalCrossentropy(),
@@ -98,12 +99,8 @@ class SplitData:
         ``training.val_split = "random"`` (val_from_file = false). Returns (train, val), each in
         items_index order.
         """
-        n = len(self.item_ids)
-        n_val = max(1, int(round(n * fraction)))
-        if n_val >= n:
-            raise ConfigError(f"training.validation: holding out {fraction} of {n} train items leaves none to train on")
-        order = np.random.default_rng(seed).permutation(n)
-        return [self.rows("train", np.sort(order[n_val:])), self.rows("val", np.sort(order[:n_val]))]
+        train, val = hold_out(len(self.item_ids), fraction, seed, name="training.validation")
+        return [self.rows("train", train), self.rows("val", val)]
 
     def split_sequential(self, validation, test):
         """The seed's split of the train items (``training.val_split = "seed"``, val_from_file = false).
@@ -112,13 +109,9 @@ class SplitData:
         ``int(validation * n)`` validate, and the rest (the seed's ``test`` share, which it only
         scored after training) is left out. Returns (train, val).
         """
-        n = len(self.item_ids)
-        n_train, n_val = int((1 - validation - test) * n), int(validation * n)  # the seed's arithmetic
-        if n_train < 1 or n_val < 1:
-            raise ConfigError(f"training.validation = {validation}, training.test = {test}: the sequential split "
-                              f"of {n} train items gives {n_train} to train and {n_val} to validate; both need "
-                              f"at least one")
-        return [self.rows("train", np.arange(n_train)), self.rows("val", np.arange(n_train, n_train + n_val))]
+        train, val = sequential_split(len(self.item_ids), validation, test,
+                                      names=("training.validation", "training.test"))
+        return [self.rows("train", train), self.rows("val", val)]
 
 
 def load_targets(layout, experiment, set_):
@@ -318,7 +311,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     @property
     def best_weights_path(self):
-        return self.layout.model_dir(self.model_id) / "best.weights.h5"
+        return self.layout.best_weights(self.model_id)
 
     def improves(self, current):
         return current > self.best if self.mode == "max" else current < self.best
@@ -341,13 +334,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 # HDF5 on a disk that fills midway leaves a file it cannot close: check the room first
                 reserve_space(self.best_weights_path, 2 * sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
                                                               for w in self.model.weights) + (1 << 20))
-                with atomic_path(self.best_weights_path, suffix=".weights.h5") as tmp:
+                # Keras saves weights only to a name ending in its double suffix (.weights.h5)
+                with atomic_path(self.best_weights_path, suffix="".join(self.best_weights_path.suffixes)) as tmp:
                     self.model.save_weights(tmp)
         else:
             self.wait += 1
         stop = self.early_stopping and self.wait >= self.patience
         self.epochs_done = epoch + 1
-        with atomic_path(self.layout.checkpoint(self.model_id), suffix=".keras") as tmp:
+        with atomic_path(self.layout.checkpoint(self.model_id)) as tmp:
             self.model.save(tmp)
         write_json(self.layout.training_state(self.model_id),
                    {"epoch": self.epochs_done, "best": self.best, "best_epoch": self.best_epoch,
@@ -371,16 +365,23 @@ class TrainResult:
     epochs: int
     history: dict
     best: float
-    results: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)  # {set: metrics}, filled by pipeline.run_experiment
     nothing_to_do: bool = False  # a resume of a finished model: nothing trained, nothing recorded
 
 
 def plot_history(history, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The loss curves of ``history`` (``{"loss": [...], "val_loss": [...], ...}``, one value an epoch)
+    as a PNG at ``path``, atomically.
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    Drawn on a bare ``Figure`` with the Agg canvas, so that pyplot's global backend (a notebook's) is
+    left alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     for key, values in history.items():
         if key.endswith("loss"):
             ax.plot(range(1, len(values) + 1), values, label=key)
@@ -389,14 +390,14 @@ def plot_history(history, path, title):
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
-    plt.close(fig)
 
 
-def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=True, eval_sets=("test",),
-        overrides=()):
-    """Train ``experiment`` (or continue model ``resume``), save it, then predict and evaluate.
+def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, overrides=()):
+    """Train ``experiment`` (or continue model ``resume``), save and record it; return its TrainResult.
+
+    Nothing is predicted or evaluated here (see ``pipeline.run_experiment``).
 
     overrides : ``--set`` items for a resume; only :data:`RESUMABLE_KEYS` may change (see
         :func:`resume_experiment`). A resume of a finished model with no more epochs due trains
@@ -406,7 +407,7 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
     held = []  # the model folder's lock (store.hold_model), for the whole run
     try:
         if not resume:
-            return _train(experiment, suffixes, layout, None, None, verbose, evaluate, eval_sets, held)
+            return _train(experiment, suffixes, layout, None, None, verbose, held)
         if not layout.model_dir(resume).is_dir():
             raise MissingInput(layout.model_dir(resume), f"nothing to resume (see {layout.cli('models')})",
                                what=f"model folder of {resume}")
@@ -429,12 +430,11 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=T
             if verbose:
                 print(f"{resume}: resuming with " + ", ".join(f"{k} = {new!r} (was {old!r})"
                                                             for k, (old, new) in changed.items()), flush=True)
-            saved = read_json(layout.model_config(resume))
-            saved["experiment"] = experiment.to_dict()
-            saved.setdefault("resume_overrides", []).append(
-                {"at_epoch": state["epoch"], **{k: new for k, (old, new) in changed.items()}})
-            write_json(layout.model_config(resume), saved)
-        return _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_sets, held)
+            record = read_record(layout, resume)
+            record.experiment = experiment.to_dict()
+            record.resume_overrides.append({"at_epoch": state["epoch"], **{k: new for k, (old, new) in changed.items()}})
+            write_record(layout, record)
+        return _train(experiment, suffixes, layout, resume, state, verbose, held)
     finally:
         for fd in held:
             os.close(fd)
@@ -460,8 +460,8 @@ def resume_experiment(layout, model_id, overrides=()):
     changed : dict
         ``{"training.n_epochs": (old, new), ...}`` for the keys whose value changed.
     """
-    saved = read_json(layout.model_config(model_id))
-    raw = copy.deepcopy(saved["experiment"])
+    record = read_record(layout, model_id)
+    raw = copy.deepcopy(record.experiment)
     name = raw.get("name", model_id)
     state_path = layout.training_state(model_id)
     state = read_json(state_path) if state_path.exists() else None
@@ -484,7 +484,7 @@ def resume_experiment(layout, model_id, overrides=()):
     if "training.n_epochs" in changed and experiment.training.n_epochs < done:
         raise ConfigError(f"--resume {model_id}: training.n_epochs = {experiment.training.n_epochs}, but "
                           f"{done} epoch(s) are already trained; give at least {done}")
-    return experiment, tuple(saved.get("suffixes", ())), state, changed
+    return experiment, record.suffixes, state, changed
 
 
 def _stops(training, state):
@@ -541,17 +541,12 @@ class _OneEpoch(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_sets, held):
+def _train(experiment, suffixes, layout, resume, state, verbose, held):
     training = experiment.training
     remove_stale_temps(layout.models_dir, depth=1)  # killed runs' half-written checkpoints (can be large)
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
 
     train, val = split_train_val(layout, experiment, suffixes)
-    if evaluate:  # the evaluated splits' indexes too, so a duplicate id fails before training, not after
-        for set_ in eval_sets:
-            index = layout.items_index(set_, experiment.dataset.dataset)
-            if index.exists():
-                read_items_index(index)
 
     if resume:
         model_id = resume
@@ -564,17 +559,15 @@ def _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_
         extra = build_extra(layout, experiment, suffixes, train)
         model = build_model(experiment.cnn, input_shapes, experiment.dataset.dim, **extra)
         compile_model(model, experiment)
-        write_json(layout.model_config(model_id),
-                   {"model_id": model_id, "experiment": experiment.to_dict(), "suffixes": list(suffixes),
-                    "input_shapes": [list(s) for s in input_shapes],
-                    "input_stats": scaling_summary(extra["input_stats"]) if "input_stats" in extra else [],
-                    "input_prescaled": bool(train.patches and feature_layout(train.patches).prescaled),
-                    "backend": keras.backend.backend(),
-                    # how the training patches were made, so new audio files can be cut the same way
-                    "audio_params": patch_params(train.patches) if train.patches else None})
+        write_record(layout, ModelRecord(
+            model_id, experiment.to_dict(), tuple(suffixes), list(input_shapes),
+            input_stats=scaling_summary(extra["input_stats"]) if "input_stats" in extra else [],
+            input_prescaled=bool(train.patches and feature_layout(train.patches).prescaled),
+            backend=keras.backend.backend(),
+            # how the training patches were made, so new audio files can be cut the same way
+            audio_params=patch_params(train.patches) if train.patches else None))
         inputs = input_files(layout, experiment, suffixes, ["train"] + (["val"] if val is not None else []))
-        write_json(layout.manifest(model_id),
-                   make_manifest(experiment.name, inputs, training.random_seed, keras.backend.backend()))
+        write_manifest(layout, model_id, experiment.name, inputs, training.random_seed, keras.backend.backend())
     if verbose:
         print(f"{model_id}: training {experiment.name} on {experiment.dataset.dataset} "
               f"({len(train.item_ids)} train items, backend {keras.backend.backend()})", flush=True)
@@ -618,13 +611,8 @@ def _train(experiment, suffixes, layout, resume, state, verbose, evaluate, eval_
     with resumable_on_output_error(layout, model_id):
         write_json(layout.history(model_id), checkpoint.history)
         plot_history(checkpoint.history, layout.training_curve(model_id), f"{model_id} ({experiment.name})")
-        with atomic_path(layout.model_file(model_id), suffix=".keras") as tmp:
+        with atomic_path(layout.model_file(model_id)) as tmp:
             model.save(tmp)
         record_trained(layout, model_id, experiment.name, experiment.dataset.dataset, suffixes,
                        checkpoint.epochs_done, None if math.isinf(checkpoint.best) else checkpoint.best)
-    result = TrainResult(model_id, experiment, checkpoint.epochs_done, checkpoint.history,
-                         checkpoint.best)
-    if evaluate:
-        from .evaluate import evaluate_model
-        result.results = evaluate_model(layout, model_id, eval_sets, verbose=verbose)
-    return result
+    return TrainResult(model_id, experiment, checkpoint.epochs_done, checkpoint.history, checkpoint.best)

@@ -26,6 +26,7 @@ import zlib
 import numpy as np
 
 from .. import fileio
+from ..checks import check_choice, check_int
 from ..config.schema import PATCH_MODES
 from ..errors import ConfigError, DataMismatch, MissingInput
 from ..layout import SETS
@@ -106,10 +107,8 @@ def create_patches(layout, entry, sets=SETS, npatches=None, window=None, mode=No
     seed = entry.seed if seed is None else seed
     if isinstance(sets, str):
         sets = (sets,)
-    if not isinstance(npatches, (int, np.integer)) or npatches < 1:
-        raise ConfigError(f"dataset {ds!r}: npatches must be a positive integer, got {npatches!r}")
-    if mode not in PATCH_MODES:
-        raise ConfigError(f"dataset {ds!r}: patch mode {mode!r} is not one of {', '.join(PATCH_MODES)}")
+    npatches = check_int(f"dataset {ds!r}: npatches", npatches)
+    check_choice(f"dataset {ds!r}: patch mode", mode, PATCH_MODES)
     frames = features.n_frames(window, entry)
     if frames < 1:
         raise ConfigError(f"dataset {ds!r}: a window of {window} s is shorter than one frame "
@@ -196,8 +195,8 @@ def _discard(h5, tmp):
         pass
     try:
         h5.close()
-    except Exception:  # nothing more can be done; the error that brought us here is raised
-        pass
+    except (OSError, RuntimeError, ValueError):  # h5py's errors of a failed flush: the caller raises the
+        pass  # error that brought us here, which names the file; this one follows from it
 
 
 def _fill(h5, layout, ds, ids, missing, frames, bins, fill, npatches, mode, seed, params):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import fileio
+from ..checks import check_n_jobs
 from ..errors import AudioError, ConfigError, DataMismatch, MissingInput, OutputError
 from . import decode, features
 
@@ -102,9 +103,10 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
     start = time.perf_counter()
     ds = entry.name
     items = read_audio_index(layout, entry)
+    from librosa.util.exceptions import ParameterError
     try:
         plan = features.get_plan(entry)
-    except Exception as exc:  # ValueError here, librosa's ParameterError from its filter builders
+    except (ValueError, ParameterError) as exc:  # ours, and librosa's from its filter builders; a bug propagates
         raise ConfigError(f"dataset {ds!r}: spectrogram parameters: {exc}") from None
     _resolve_jobs(n_jobs, entry, 1)  # a bad n_jobs fails before anything is written
 
@@ -113,7 +115,7 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
     errors_path = layout.spectrogram_errors(ds)
     params = _normalised(entry.spectrogram_params())
     if overwrite:
-        _clear(out_dir, params_path, errors_path)
+        _clear(layout, ds, params_path, errors_path)
     else:
         _check_params(layout, ds, out_dir, params_path, params)
     fileio.make_dirs(out_dir)
@@ -178,30 +180,31 @@ def _check_params(layout, ds, out_dir, params_path, params):
         raise DataMismatch(f"the spectrograms in {out_dir} were computed with other parameters ({diffs}); "
                            f"delete that folder, or recompute them all with overwrite=True "
                            f"({layout.cli('spectrograms', ds, '--overwrite')})")
-    if any(out_dir.glob("*.npy")):
+    if layout.spectrogram_files(ds):
         raise DataMismatch(f"{out_dir} holds spectrograms but no params.json, so their parameters are "
                            f"unknown; delete that folder, or recompute them all with overwrite=True "
                            f"({layout.cli('spectrograms', ds, '--overwrite')})")
 
 
-def _clear(out_dir, params_path, errors_path):
+def _clear(layout, ds, params_path, errors_path):
     """Remove a previous run's outputs: params first, so no state pairs old arrays with new params."""
+    out_dir = layout.spectrograms_dir(ds)
     if not out_dir.is_dir():
         return
     for path in (params_path, errors_path):
         if path.exists():
             path.unlink()
-    for path in out_dir.iterdir():
-        if path.is_file() and (path.suffix == ".npy" or path.name.endswith(".tmp")):
+    # the spectrograms, and any half-written temporary of an earlier run (all of them: overwrite)
+    for path in layout.spectrogram_files(ds) + [p for p in out_dir.iterdir() if p.name.endswith(".tmp")]:
+        if path.is_file():
             path.unlink()
 
 
 def _resolve_jobs(n_jobs, entry, n_tasks):
     import joblib
 
-    n_jobs = entry.num_process if n_jobs is None else n_jobs
-    if not isinstance(n_jobs, int) or n_jobs == 0:
-        raise ConfigError(f"n_jobs must be a non-zero integer (joblib's convention), got {n_jobs!r}")
+    # the entry's seed key num_process is this n_jobs (DatasetEntry documents the mapping)
+    n_jobs = check_n_jobs("n_jobs", entry.num_process if n_jobs is None else n_jobs)
     return max(1, min(joblib.effective_n_jobs(n_jobs), n_tasks))
 
 

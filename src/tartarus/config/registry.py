@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..layout import DataLayout
+from .families import check_keys_read
 from .schema import (EXPERIMENT_SCALARS, EXPERIMENT_SECTIONS, DatasetEntry, Experiment,
                      build_section)
 
@@ -223,8 +224,12 @@ def _toml_key(name):
 def experiment_from_dict(name, raw, saved=False):
     """Validate a plain dict (from TOML or a saved config.json) into an Experiment.
 
+    A ``cnn`` key that ``raw`` states (not a default) and that the chosen architecture does not
+    read is a ConfigError naming the architecture and the key (config.families).
+
     saved : ``raw`` is a trained model's saved config: keys removed since it was written (schema
-        REMOVED_KEYS, keys that nothing read) are left out instead of refused.
+        REMOVED_KEYS, keys that nothing read) are left out instead of refused, and the ``cnn``
+        section may hold every key (a saved config states them all, read or not).
     """
     raw = dict(raw)
     raw.pop("name", None)
@@ -240,4 +245,6 @@ def experiment_from_dict(name, raw, saved=False):
         if not isinstance(value, tp):
             raise ConfigError(f"experiment {name!r}: {key}: expected a string, got {value!r}")
         scalars[key] = value
+    if not saved:
+        check_keys_read(sections["cnn"].architecture, set(raw.get("cnn", {})), f"experiment {name!r}")
     return Experiment(name=name, **sections, **scalars)

@@ -39,6 +39,7 @@ LOSSES = ("categorical_crossentropy", "binary_crossentropy", "cosine", "mse")
 OPTIMIZERS = ("adam", "sgd")
 ACTIVATIONS = ("softmax", "sigmoid", "linear", "relu", "tanh", "elu")  # elu: architecture 5 (Choi's CRNN)
 AGGREGATIONS = ("mean", "max", "median")
+MAP_K = 500  # MAP@k's cut-off unless evaluating.map_k says otherwise: the metrics' default too
 SPECTROGRAMS = ("mel", "cqt", "stft")
 PATCH_MODES = ("random", "even")
 PROTOCOLS = ("tartarus", "seed")  # recommendation users: with a held-out item / all (0 without)
@@ -159,7 +160,12 @@ class TrainingSection:
 
 @dataclass
 class CnnSection:
-    """Architecture hyper-parameters; each builder reads the keys it knows."""
+    """Architecture hyper-parameters, with the seed's key names: every key any architecture reads.
+
+    Each architecture family declares the keys it reads (config/families.py) and its builder gets
+    only those; an experiment that sets a key its architecture does not read is refused
+    (registry.experiment_from_dict).
+    """
     architecture: str = "1"
     n_filters_1: int = _ranged(256, ge=0, note="0 = block absent")
     n_filters_2: int = _ranged(512, ge=0, note="0 = block absent")
@@ -197,7 +203,7 @@ class CnnSection:
     # rows of a random embedding, when no word2vec matrix is given
     vocab_size: int = _ranged(0, ge=0, note="0 = from the word2vec matrix")
     embedding_trainable: bool = True  # false: the seed's CNN-static
-    # kernel initialisation of the seed's architectures (models/audio_cnn.py kernel_init): "uniform" is
+    # kernel initialisation of the seed's architectures (models/blocks.py kernel_init): "uniform" is
     # the seed's U(-0.05, 0.05) on the layers it initialised so; "glorot_uniform" is Keras' default
     init: str = _choice("glorot_uniform", INITS)
     # recurrent layers (architectures 5 and 41): sizes of the stacked GRUs (5) or LSTMs (41);
@@ -214,7 +220,7 @@ class PredictingSection:
 
 @dataclass
 class EvaluatingSection:
-    map_k: int = _ranged(500, ge=1)
+    map_k: int = _ranged(MAP_K, ge=1)
     # recommendation: "tartarus" counts users with a held-out item, "seed" every user (0 without one),
     # "both" reports the two (docs/metrics.md)
     protocol: str = _choice("tartarus", PROTOCOL_CHOICES)
@@ -268,6 +274,7 @@ class DatasetEntry:
     db_ref: str = "1.0"  # dB reference power: a number, or "max" (each track's own maximum, the seed's)
     # clip each track at (its max - top_db) dB; 0 = no clipping (the seed: 80)
     top_db: float = _ranged(0.0, ge=0, note="0 = no clipping")
+    # the seed's key for the spectrogram workers; in Python (compute_spectrograms, the CLI's -j) it is n_jobs
     num_process: int = _ranged(1, exclude=(0,), note="-1 = every core, -2 all but one ...")
     npatches: int = _ranged(1, ge=1)
     window: float = _ranged(15.0, gt=0)  # seconds

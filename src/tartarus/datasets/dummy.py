@@ -35,13 +35,15 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from .. import fileio
-from ..errors import ConfigError, DataMismatch
+from ..checks import check_int
+from ..errors import ConfigError
 from ..layout import SETS, DataLayout
+from ..splits import cut, split_sizes
 
 DATASET = "DUMMY"
 CLASSES = ("techno", "folk", "ambient")
 FACT = "class"
-SPLIT_FRACTIONS = {"val": 0.2, "test": 0.2}  # the rest is train
+SPLIT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}  # of each class's items
 WEAK_AUDIO_FRACTION = 0.2
 WEAK_TEXT_FRACTION = 0.2  # of each split, taken among the strong-audio items
 WEAK_TEXT_BELOW = 0.5  # text_strength below this: a weak (misleading) text
@@ -144,14 +146,14 @@ def plan_dummy(seed=0, n_items=60):
     per_class = [n_items // n_classes + (c < n_items % n_classes) for c in range(n_classes)]
     classes = rng.permutation(np.repeat(np.arange(n_classes), per_class))
 
+    # per class, so that every split has each class: a permutation from the plan's stream, cut
     split = np.empty(n_items, dtype=object)
+    fractions = tuple(SPLIT_FRACTIONS[s] for s in SETS)
     for c in range(n_classes):
         members = rng.permutation(np.flatnonzero(classes == c))
-        n_test = max(1, int(round(SPLIT_FRACTIONS["test"] * len(members))))
-        n_val = max(1, int(round(SPLIT_FRACTIONS["val"] * len(members))))
-        split[members[:n_test]] = "test"
-        split[members[n_test:n_test + n_val]] = "val"
-        split[members[n_test + n_val:]] = "train"
+        _, n_val, n_test = split_sizes(len(members), fractions, at_least=1)
+        for set_, rows in cut(members, n_val, n_test).items():
+            split[rows] = set_
     split = split.astype(str)
 
     decoy = (classes + rng.integers(1, n_classes, size=n_items)) % n_classes
@@ -189,9 +191,7 @@ def plan_dummy(seed=0, n_items=60):
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return check_int("seed", seed, minimum=0)
 
 
 # ----------------------------------------------------------------------------------- audio
@@ -482,18 +482,16 @@ def generate_dummy(root, seed=0, n_items=60, n_users=400, clip_seconds=20.0, sr=
         noise_level = rng.uniform(0.05, 0.3)
         clip = synth_clip(rng, int(plan.rhythm[i]), int(plan.timbre[i]), int(plan.pitch[i]), noise_level,
                           clip_seconds, sr)
-        audio_name = f"{item}.wav"
-        path = layout.audio_dir / audio_name
+        path = layout.dummy_audio(item)
         with fileio.atomic_path(path) as tmp:
             sf.write(tmp, clip, sr, subtype="PCM_16", format="WAV")
         files.append(path)
-        audio_rows.append((item, audio_name))
+        audio_rows.append((item, path.name))
 
-        text_name = f"{item}.txt"
-        path = layout.text_dir / text_name
+        path = layout.dummy_text(item)
         fileio.write_text(path, make_text(_rng(seed, _TEXT, i), c, d, plan.text_strength[i]))
         files.append(path)
-        text_rows.append((item, text_name))
+        text_rows.append((item, path.name))
 
         tags = make_tags(_rng(seed, _TAGS, i), c)
         all_tags.update(tags)
@@ -538,14 +536,3 @@ def _existing_report(layout):
         report.n_classes = len(fileio.read_lines(labels))
     return report
 
-
-def load_split(layout, set_, dataset=DATASET):
-    """``(ids, y)`` of one split, checked to line up (a helper for tests and examples)."""
-    layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    ids = fileio.read_items_index(layout.require(layout.items_index(set_, dataset), layout.cli("dummy-data")))
-    n_classes = len(fileio.read_lines(layout.genre_labels(dataset)))
-    y = fileio.load_npy(layout.y(set_, FACT, n_classes, dataset))
-    if len(ids) != len(y):
-        raise DataMismatch(f"{layout.items_index(set_, dataset)} has {len(ids)} ids but "
-                           f"{layout.y(set_, FACT, n_classes, dataset)} has {len(y)} rows")
-    return ids, y

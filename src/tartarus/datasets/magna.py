@@ -40,8 +40,7 @@ root's ``audio/`` when ``mp3_dir`` lies inside it, else absolute), ``layout.tags
 ``layout.items_index(set, ds)`` (clip ids in natural order: ``2`` before ``10``), whose presence
 marks a complete import. Clip ids are the CSV's ``clip_id`` values as strings.
 
-``make_mini_magna(root)`` writes a miniature MagnaTagATune (real file format, synthetic mp3 clips
-whose timbre follows their tag group, one empty and one corrupt mp3) for tests and examples.
+(The tests' miniature MagnaTagATune, ``make_mini_magna``, is in ``tests/mini_magna.py``.)
 """
 
 from __future__ import annotations
@@ -59,12 +58,13 @@ import numpy as np
 import soundfile as sf
 
 from .. import fileio
+from ..checks import check_int
 from ..errors import AudioError, ConfigError, DataMismatch, MissingInput
-from ..layout import SETS, DataLayout, check_split_fractions
+from ..layout import SETS, DataLayout
+from ..splits import balanced_split, check_split_fractions
 
 __all__ = ["DATASET", "MagnaReport", "AnnotationTable", "import_magna", "read_annotations", "check_clip",
-           "song_of", "assign_splits", "magna_imported", "make_mini_magna", "MiniMagna", "MINI_TAGS",
-           "MINI_GROUPS"]
+           "song_of", "assign_splits", "magna_imported"]
 
 DATASET = "MTAT"
 FACT = "class"
@@ -298,8 +298,8 @@ def check_clip(path, decode_check=True):
         with sf.SoundFile(str(path)) as f:
             if f.read(CHECK_FRAMES, dtype="float32", always_2d=True).shape[0] > 0:
                 return None
-    except Exception:  # libsndfile's errors: fall back to the full decoder, audioread included
-        pass
+    except (RuntimeError, OSError, ValueError, EOFError):  # libsndfile's (sf.LibsndfileError is a RuntimeError):
+        pass  # not the end of the clip: the full decoder below tries again, audioread included, and reports
     from ..audio.decode import load_audio
     try:
         load_audio(path, CHECK_SR)
@@ -316,18 +316,17 @@ def _check_clips(paths, decode_check, n_jobs, progress):
     """``check_clip`` of every path, in order, over ``n_jobs`` threads (libsndfile frees the GIL)."""
     from tqdm.auto import tqdm
 
-    workers = min(8, os.cpu_count() or 1) if n_jobs is None else n_jobs
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    # threads, not joblib workers: a plain count (the CLI's -j), at most 8 by default
+    n_jobs = min(8, os.cpu_count() or 1) if n_jobs is None else check_int("n_jobs", n_jobs)
     bar = tqdm(total=len(paths), unit="clip", desc="checking clips", disable=not progress)
     try:
-        if workers == 1 or len(paths) < 64:
+        if n_jobs == 1 or len(paths) < 64:
             out = []
             for p in paths:
                 out.append(check_clip(p, decode_check))
                 bar.update(1)
             return out
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             out = []
             for result in pool.map(lambda p: check_clip(p, decode_check), paths, chunksize=64):
                 out.append(result)
@@ -357,25 +356,10 @@ def assign_splits(clip_songs, fractions=DEFAULT_FRACTIONS, seed=0):
     Songs (sorted, then shuffled by ``seed``) go one by one to the split whose clip count is lowest
     relative to its target (``fractions`` of all clips, normalised; ties go to the earlier split),
     so every split with a non-zero fraction gets a song as soon as there are enough, and the clip
-    fractions end within about one song of the targets. Deterministic for the same songs and seed.
+    fractions end within about one song of the targets (``splits.balanced_split``). Deterministic
+    for the same songs and seed.
     """
-    fr = check_split_fractions(fractions)
-    sizes = Counter(clip_songs)
-    songs = sorted(sizes)
-    active = np.flatnonzero(fr > 0)
-    if len(songs) < len(active):
-        raise ConfigError(f"{len(songs)} songs cannot fill {len(active)} splits (fractions {list(fractions)}); "
-                          f"set the fraction of a split to 0 to leave it empty")
-    order = np.random.default_rng(seed).permutation(len(songs))
-    targets = fr * len(clip_songs)
-    filled = np.zeros(3)
-    out = {}
-    for i in order:
-        song = songs[i]
-        k = active[np.argmin(filled[active] / targets[active])]
-        out[song] = SETS[k]
-        filled[k] += sizes[song]
-    return out
+    return balanced_split(Counter(clip_songs), fractions, seed, what="songs")
 
 
 def _natural_key(item_id):
@@ -386,14 +370,6 @@ def _natural_key(item_id):
 def magna_imported(layout, ds=DATASET):
     """True when every split's items index of ``ds`` exists (a complete import)."""
     return all(layout.items_index(s, ds).exists() for s in SETS)
-
-
-def _check_int(name, value, minimum=0, optional=False):
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _audio_name(path, layout):
@@ -441,11 +417,12 @@ def import_magna(annotations_csv, mp3_dir, layout, ds=DATASET, seed=0, fractions
     annotations_csv, mp3_dir = Path(annotations_csv), Path(mp3_dir)
     if not isinstance(ds, str) or not ds or any(c in ds for c in "/\\\t\n ") or ds in (".", ".."):
         raise ConfigError(f"dataset name must be a non-empty word without slashes or spaces, got {ds!r}")
-    seed = _check_int("seed", seed)
+    seed = check_int("seed", seed, minimum=0)
     fr = check_split_fractions(fractions)
-    min_tag_count = _check_int("min_tag_count", min_tag_count)
-    top_tags = _check_int("top_tags", top_tags, minimum=1, optional=True)
-    min_tags = _check_int("min_tags", min_tags)
+    min_tag_count = check_int("min_tag_count", min_tag_count, minimum=0)
+    top_tags = None if top_tags is None else check_int("top_tags", top_tags)
+    min_tags = check_int("min_tags", min_tags, minimum=0)
+    n_jobs = None if n_jobs is None else check_int("n_jobs", n_jobs)  # threads: a count, no joblib -1
     if not annotations_csv.is_file():
         raise MissingInput(annotations_csv, what="MagnaTagATune annotations file (annotations_final.csv)")
     if not mp3_dir.is_dir():
@@ -563,140 +540,3 @@ def _params(report, table, sources, tag_counts):
         "files": {role: str(p) for role, p in report.files.items()}, "elapsed_s": round(report.elapsed, 3),
     }
 
-
-# ============================================================================ the miniature
-MINI_TAGS = ("no voice", "guitar", "classical", "slow", "techno", "strings", "drums", "electronic",
-             "rock", "fast", "beat", "violin", "loud", "synth", "hard rock", "ambient")
-"""Tag columns of the miniature, in file order (real MagnaTagATune names; ``ambient`` is on no clip)."""
-
-MINI_GROUPS = {
-    "classical": ("classical", "strings", "violin", "slow", "no voice"),
-    "techno": ("techno", "electronic", "beat", "fast", "synth"),
-    "rock": ("rock", "guitar", "hard rock", "loud", "drums"),
-}
-"""Tag group -> its tags; a song's clips draw their tags from its group, their sound from its timbre."""
-
-
-@dataclass
-class MiniMagna:
-    """What ``make_mini_magna`` wrote: the paths to import and the facts to check an import against.
-
-    ``clips``: ``(clip_id, mp3_path, tags)`` per CSV row, in file order; ``groups``: song -> tag group.
-    """
-    root: Path
-    annotations: Path
-    mp3_dir: Path
-    tag_names: tuple
-    clips: list
-    groups: dict
-    empty_clip: str
-    corrupt_clip: str
-    untagged_clip: str
-
-    @property
-    def tags(self):
-        """``{clip_id: [tag, ...]}`` in column order."""
-        return {c: [t for t in self.tag_names if t in tags] for c, _, tags in self.clips}
-
-    @property
-    def songs(self):
-        """``{clip_id: song}`` by :func:`song_of`."""
-        return {c: song_of(p) for c, p, _ in self.clips}
-
-
-def _mini_clip(rng, group, seconds, sr):
-    """A mono float32 clip whose timbre and rhythm follow ``group`` (cheap numpy synthesis)."""
-    n = int(round(seconds * sr))
-    t = np.arange(n) / sr
-    if group == "classical":  # slow bowed notes: harmonic partials, vibrato, soft attacks
-        step = rng.uniform(0.7, 1.1)
-        notes = 2.0 ** (rng.choice([0, 2, 4, 5, 7, 9, 12], size=int(seconds / step) + 1) / 12.0)
-        f = rng.uniform(220, 330) * notes[(t / step).astype(int)] * (1 + 0.004 * np.sin(2 * np.pi * 5.5 * t))
-        phase = 2 * np.pi * np.cumsum(f) / sr
-        y = sum(np.sin(h * phase) / h ** 1.5 for h in range(1, 7))
-        since = t % step
-        y *= (1 - np.exp(-since / 0.15)) * np.exp(-since / 2.0)
-    elif group == "techno":  # four-on-the-floor kick, eighth-note saw bass, off-beat hats
-        beat = 60.0 / rng.uniform(124, 136)
-        since = t % beat
-        kick = np.sin(2 * np.pi * (50 * since + 2.5 * (1 - np.exp(-since / 0.025)))) * np.exp(-since / 0.12)
-        bass_f = rng.uniform(50, 70) * 2.0 ** (rng.choice([0, 0, 3, 7], size=int(seconds / (beat / 2)) + 1)
-                                               [(t / (beat / 2)).astype(int)] / 12.0)
-        saw = 2 * ((np.cumsum(bass_f) / sr) % 1.0) - 1
-        off = (t + beat / 2) % beat
-        hats = rng.uniform(-1, 1, n) * np.exp(-off / 0.01) * 0.3
-        y = kick + 0.4 * saw * np.exp(-(t % (beat / 2)) / 0.1) + hats
-    else:  # rock: distorted power chords, snare noise on 2 and 4
-        beat = 60.0 / rng.uniform(100, 120)
-        root = rng.uniform(82, 110) * 2.0 ** (rng.choice([0, 3, 5, 7], size=int(seconds / (2 * beat)) + 1)
-                                              [(t / (2 * beat)).astype(int)] / 12.0)
-        chord = sum(2 * ((np.cumsum(root * r) / sr) % 1.0) - 1 for r in (1.0, 1.5, 2.0))
-        y = np.tanh(4.0 * chord / 3.0)
-        bar = t % (2 * beat)
-        y += rng.uniform(-1, 1, n) * np.exp(-(bar - beat).clip(0) / 0.05) * (bar >= beat) * 0.8
-    y = y + rng.normal(0, 0.01, n)
-    return (0.8 * y / (np.max(np.abs(y)) + 1e-9)).astype(np.float32)
-
-
-def make_mini_magna(root, n_songs=9, clips_per_song=3, seed=0, seconds=3.0, sr=22050):
-    """Write a miniature MagnaTagATune under ``root``; return a :class:`MiniMagna`.
-
-    ``root/annotations_final.csv`` has the real format (tab-separated, every header cell and value
-    double-quoted, ``clip_id``, the :data:`MINI_TAGS` columns, ``mp3_path``; ids spaced as the real
-    ones, 2, 6, 10 ...); ``root/mp3/{0..f}/{artist}-{album}-{track}-{title}-{start}-{end}.mp3`` are
-    mono mp3 clips of ``seconds`` at ``sr`` Hz. Songs cycle over the :data:`MINI_GROUPS`; each clip
-    has 2 to 4 of its group's tags, except one clip with none (``untagged_clip``). The second
-    clip of the second song is an empty file (``empty_clip``), the first clip of the third song
-    is garbage bytes (``corrupt_clip``). One song title ends in ``-part-2`` (a song name with a
-    number in it). Deterministic for the same arguments.
-    """
-    if n_songs < 3 or clips_per_song < 2:
-        raise ConfigError(f"a mini MagnaTagATune needs n_songs >= 3 and clips_per_song >= 2, "
-                          f"got {n_songs!r}, {clips_per_song!r}")
-    root = Path(root)
-    mp3_dir = root / "mp3"
-    rng = np.random.default_rng(seed)
-    names = list(MINI_GROUPS)
-    clips, groups = [], {}
-    empty_at, corrupt_at = (1, 1), (2, 0)
-    untagged_at = (min(3, n_songs - 1), clips_per_song - 1)
-    special = {}
-    for s in range(n_songs):
-        group = names[s % len(names)]
-        title = f"{group}_piece_{s}" + ("-part-2" if s == 4 else "")
-        song = f"mini_{group}_band_{s}-{group}_album_{s // 3}-{s % 3 + 1:02d}-{title}"
-        groups[song] = group
-        folder = "0123456789abcdef"[s % 16]
-        for k in range(clips_per_song):
-            clip_id = str(2 + 4 * len(clips))
-            begin = int(round(k * 29.1))
-            mp3_path = f"{folder}/{song}-{begin}-{begin + 29}.mp3"
-            pool = MINI_GROUPS[group]
-            chosen = () if (s, k) == untagged_at else \
-                tuple(pool[j] for j in sorted(rng.choice(len(pool), size=int(rng.integers(2, 5)), replace=False)))
-            path = mp3_dir / mp3_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if (s, k) == empty_at:
-                fileio.write_text(path, "")
-                special["empty"] = clip_id
-            elif (s, k) == corrupt_at:
-                fileio.write_text(path, "this is not an mp3 file, only text where audio should be\n" * 40)
-                special["corrupt"] = clip_id
-            else:
-                y = _mini_clip(np.random.default_rng([seed, len(clips)]), group, seconds, sr)
-                with fileio.atomic_path(path) as tmp:
-                    sf.write(tmp, y, sr, format="MP3")
-            if (s, k) == untagged_at:
-                special["untagged"] = clip_id
-            clips.append((clip_id, mp3_path, chosen))
-
-    header = [ID_COLUMN, *MINI_TAGS, PATH_COLUMN]
-    lines = ["\t".join(f'"{c}"' for c in header)]
-    for clip_id, mp3_path, chosen in clips:
-        values = [clip_id, *("1" if t in chosen else "0" for t in MINI_TAGS), mp3_path]
-        lines.append("\t".join(f'"{v}"' for v in values))
-    annotations = root / "annotations_final.csv"
-    fileio.write_lines(annotations, lines)
-    return MiniMagna(root=root, annotations=annotations, mp3_dir=mp3_dir, tag_names=MINI_TAGS, clips=clips,
-                     groups=groups, empty_clip=special["empty"], corrupt_clip=special["corrupt"],
-                     untagged_clip=special["untagged"])

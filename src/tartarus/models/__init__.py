@@ -1,7 +1,16 @@
 """Model builders, one per architecture family, and the table ``architecture id -> builder``.
 
-Every builder takes ``(cnn, input_shape, n_out, **extra)`` and returns a ``keras.Model`` built from
-``keras.layers`` and ``keras.ops`` only, so it runs on TensorFlow, JAX and PyTorch.
+Every builder takes ``(config, input_shapes, n_out)``, where ``config`` is its family's config
+(``config.families``: only the ``cnn`` keys the family reads), plus the named inputs it needs
+(``input_stats`` for patches, ``embedding`` for word sequences), and returns a ``keras.Model`` built
+from ``keras.layers`` and ``keras.ops`` only, so it runs on TensorFlow, JAX and PyTorch.
+:func:`build_model` is the one entry point: it turns an experiment's ``cnn`` section into the
+family config and calls the builder.
+
+Modules, by what they hold: ``audio_cnn`` (the seed's audio CNNs 1, 2, 11, 12), ``recurrent`` (CRNN 5,
+text LSTM 41), ``text_cnn`` (4), ``dense`` (vector MLPs 3, 6), ``fusion`` (31 to 34), ``shufl`` (51),
+``taggers`` (musicnn 61, short-chunk ResNet 62); ``blocks`` holds what they share (naming, input
+checks, the head), ``layers`` the custom layers, ``catalog`` the table ``tartarus architectures`` prints.
 """
 
 from __future__ import annotations
@@ -11,13 +20,14 @@ from typing import Callable
 
 import keras
 
+from ..config.families import FAMILIES, family_config, family_of
 from ..errors import ConfigError
-from .audio_cnn import build_audio_cnn
+from .audio_cnn import build_audio_cnn, build_audio_graph, build_audio_metadata, build_parallel_cnn
 from .dense import build_branches, build_dense
 from .fusion import build_bn_fusion, build_l2_fusion, l2_fusion_builder
 from .layers import L2Normalize, Standardize
+from .recurrent import build_crnn, build_text_lstm
 from .shufl import build_shufl_cnn
-from .seed_extra import build_audio_graph, build_audio_metadata, build_crnn, build_parallel_cnn, build_text_lstm
 from .taggers import build_musicnn, build_short_chunk_resnet
 from .text_cnn import build_text_cnn
 
@@ -41,6 +51,11 @@ class Architecture:
     defaults: dict = field(default_factory=dict)
     # small input shapes (no batch axis) for `tartarus architectures` and the smoke tests
     example_shapes: tuple = ()
+
+    @property
+    def config(self):
+        """The family config class: the ``cnn`` keys this architecture reads (config.families)."""
+        return FAMILIES[self.id]
 
 
 _AUDIO_EXAMPLE = ((96, 96, 1),)  # patches: frames, bins, channels
@@ -131,21 +146,27 @@ def default_cnn(arch_id, **overrides):
 
 
 def get_architecture(arch_id):
-    arch_id = str(arch_id)
-    if arch_id not in ARCHITECTURES:
-        raise ConfigError(f"cnn.architecture: unknown id {arch_id!r} (known: {', '.join(sorted(ARCHITECTURES))})")
-    return ARCHITECTURES[arch_id]
+    """The Architecture of ``arch_id``; ConfigError naming the known ids otherwise."""
+    family_of(arch_id)  # the unknown-id error, spelled in one place
+    return ARCHITECTURES[str(arch_id)]
 
 
-def build_model(cnn, input_shapes, n_out, **extra):
+def build_model(cnn, input_shapes, n_out, input_stats=None, embedding=None):
     """Build the model of ``cnn.architecture``.
 
+    cnn : the experiment's CnnSection, or a family config (``config.families``); the builder gets
+        the family config, so it reads only the keys its family declares.
     input_shapes : one shape (without the batch axis) per input, in the order of the experiment's
-    inputs; extra : builder-specific keywords (``input_stats`` for patches, ``embedding`` for sequences).
+        inputs (a single shape for a single input); n_out : output size.
+    input_stats : (mean, std) of the training patches, for architectures over patches (default 0, 1).
+    embedding : (vocab, embedding_dim) word2vec matrix, for architectures over word sequences.
     """
     if input_shapes and not isinstance(input_shapes[0], (list, tuple)):
         input_shapes = [input_shapes]  # a single shape
-    return get_architecture(cnn.architecture).builder(cnn, [tuple(s) for s in input_shapes], n_out, **extra)
+    config = family_config(cnn)
+    named = {key: value for key, value in (("input_stats", input_stats), ("embedding", embedding))
+             if value is not None}
+    return get_architecture(config.architecture).builder(config, [tuple(s) for s in input_shapes], n_out, **named)
 
 
 SKIPPED_FOR_INDEX = (keras.layers.InputLayer, Standardize)

@@ -44,56 +44,43 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..errors import ConfigError
-from .audio_cnn import kernel_init, model_name, output_head
+from ..config.families import VectorMlpConfig
+from .blocks import kernel_init, model_name, output_head, vector_inputs
 
 
-def check_n_inputs(input_shapes, arch_id, n):
-    """Raise ConfigError unless there are exactly ``n`` input shapes."""
-    if len(input_shapes) != n:
-        raise ConfigError(f"cnn.architecture {arch_id} takes {n} input{'s' if n != 1 else ''}, "
-                          f"got {len(input_shapes)}")
+def build_dense(config: VectorMlpConfig, input_shapes, n_out):
+    """Build architecture 3: dropout on the input, up to two hidden relu layers, the head.
 
-
-def vector_inputs(input_shapes, arch_id, n):
-    """``n`` named vector inputs ``input_1 .. input_n``, after checking count and rank."""
-    check_n_inputs(input_shapes, arch_id, n)
-    inputs = []
-    for i, shape in enumerate(input_shapes, 1):
-        if len(shape) != 1:
-            raise ConfigError(f"cnn.architecture {arch_id}: input {i} must be vectors (one axis), "
-                              f"got shape {tuple(shape)}")
-        inputs.append(keras.Input(shape=tuple(shape), name=f"input_{i}"))
-    return inputs
-
-
-def build_dense(cnn, input_shapes, n_out, **_):
-    """Build architecture 3: dropout on the input, up to two hidden relu layers, the head."""
+    config : VectorMlpConfig; input_shapes : [(n_features,)]; n_out : output size.
+    """
     (inputs,) = vector_inputs(input_shapes, "3", 1)
-    x = layers.Dropout(cnn.dropout_factor, name="dropout_input")(inputs)
-    for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1):
-        if units and units > 0:
-            x = layers.Dense(units, activation="relu", kernel_initializer=kernel_init(cnn), name=f"dense_{i}")(x)
-            x = layers.Dropout(cnn.dropout_factor, name=f"dropout_{i}")(x)
-    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
+    x = layers.Dropout(config.dropout_factor, name="dropout_input")(inputs)
+    for i, units in config.hidden_units():
+        x = layers.Dense(units, activation="relu", kernel_initializer=kernel_init(config.init), name=f"dense_{i}")(x)
+        x = layers.Dropout(config.dropout_factor, name=f"dropout_{i}")(x)
+    outputs = output_head(x, n_out, config.final_activation, kernel_init(config.init))
     return keras.Model(inputs, outputs, name=model_name("3"))
 
 
 BRANCH_ACTIVATIONS = ("relu", "tanh", "sigmoid")  # architecture 6, as the seed's get_model_6
 
 
-def build_branches(cnn, input_shapes, n_out, **_):
+def build_branches(config: VectorMlpConfig, input_shapes, n_out):
     """Build architecture 6: Dense(n_dense) branches with relu, tanh and sigmoid, concatenated, dropout,
-    an optional Dense(n_dense_2, relu) and dropout, the head; no dropout on the input."""
+    an optional Dense(n_dense_2, relu) and dropout, the head; no dropout on the input.
+
+    config : VectorMlpConfig; input_shapes : [(n_features,)]; n_out : output size.
+    """
     (inputs,) = vector_inputs(input_shapes, "6", 1)
     x = inputs
-    if cnn.n_dense and cnn.n_dense > 0:
-        branches = [layers.Dense(cnn.n_dense, activation=act, kernel_initializer=kernel_init(cnn),
+    if config.n_dense > 0:
+        branches = [layers.Dense(config.n_dense, activation=act, kernel_initializer=kernel_init(config.init),
                                  name=f"branch_{act}")(inputs) for act in BRANCH_ACTIVATIONS]
         x = layers.Concatenate(name="concat")(branches)
-        x = layers.Dropout(cnn.dropout_factor, name="dropout_branches")(x)
-    if cnn.n_dense_2 and cnn.n_dense_2 > 0:
-        x = layers.Dense(cnn.n_dense_2, activation="relu", kernel_initializer=kernel_init(cnn), name="dense_2")(x)
-        x = layers.Dropout(cnn.dropout_factor, name="dropout_2")(x)
-    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
+        x = layers.Dropout(config.dropout_factor, name="dropout_branches")(x)
+    if config.n_dense_2 > 0:
+        x = layers.Dense(config.n_dense_2, activation="relu", kernel_initializer=kernel_init(config.init),
+                         name="dense_2")(x)
+        x = layers.Dropout(config.dropout_factor, name="dropout_2")(x)
+    outputs = output_head(x, n_out, config.final_activation, kernel_init(config.init))
     return keras.Model(inputs, outputs, name=model_name("6"))

@@ -48,9 +48,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..config.families import ShuflConfig
 from ..config.schema import ACTIVATIONS
 from ..errors import ConfigError
-from .audio_cnn import check_patch_shape, model_name, output_head, single_input
+from .blocks import check_patch_shape, model_name, output_head, single_input
 from .layers import Standardize
 
 ARCH_ID = "51"
@@ -91,10 +92,10 @@ def dense_block(x, i, units, activation, dropout, before=False):
     return layers.Dropout(dropout, name=f"dropout_dense_{i}")(x)
 
 
-def dense_activations(cnn, n_layers):
+def dense_activations(config, n_layers):
     """The activation of each of ``n_layers`` dense layers: ``cnn.dense_activations``, or
     ``cnn.activation`` for all when it is empty (ConfigError on a wrong length or name)."""
-    names = tuple(cnn.dense_activations) or (cnn.activation,) * n_layers
+    names = tuple(config.dense_activations) or (config.activation,) * n_layers
     if len(names) != n_layers:
         raise ConfigError(f"cnn.dense_activations: architecture {ARCH_ID} has {n_layers} dense layer(s) "
                           f"(n_dense, n_dense_2 > 0), got {len(names)} activation(s) {list(names)}")
@@ -104,27 +105,27 @@ def dense_activations(cnn, n_layers):
     return names
 
 
-def build_shufl_cnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
+def build_shufl_cnn(config: ShuflConfig, input_shapes, n_out, input_stats=(0.0, 1.0)):
     """Build architecture 51.
 
-    cnn : CnnSection; input_shapes : [(frames, bins, 1)]; n_out : output size (e.g. 40 doc2vec dims);
+    config : ShuflConfig; input_shapes : [(frames, bins, 1)]; n_out : output size (e.g. 40 doc2vec dims);
     input_stats : (mean, std) of the training patches, baked into a Standardize layer.
     """
     frames, bins, _ = patch_input_shape(input_shapes)
     inputs = keras.Input(shape=(frames, bins, 1), name="patches")
     x = Standardize(*input_stats, name="standardize")(inputs)
     x = layers.Reshape((frames, bins), name="frames")(x)
-    blocks = [i for i in range(1, 6) if getattr(cnn, f"n_filters_{i}") > 0]
+    blocks = config.conv_blocks()
     if not blocks:
         raise ConfigError(f"cnn.architecture {ARCH_ID}: no convolution (every cnn.n_filters_i is 0)")
-    for i in blocks:
-        x = conv1d_block(x, i, getattr(cnn, f"n_filters_{i}"), getattr(cnn, f"n_kernel_{i}")[0],
-                         getattr(cnn, f"n_pool_{i}")[0], cnn.activation, cnn.batch_norm)
+    for block in blocks:  # one-dimensional: the frames of each kernel and pool
+        x = conv1d_block(x, block.index, block.filters, block.kernel[0], block.pool[0], config.activation,
+                         config.batch_norm)
     x = global_pooling(x)
-    dense = [(i, units) for i, units in enumerate((cnn.n_dense, cnn.n_dense_2), 1) if units and units > 0]
-    for (i, units), activation in zip(dense, dense_activations(cnn, len(dense))):
-        x = dense_block(x, i, units, activation, cnn.dropout_factor, cnn.dropout_before_dense)
-    if cnn.dropout_before_dense:  # shufl's output layer has its dropout on its input too
-        x = layers.Dropout(cnn.dropout_factor, name="dropout_head")(x)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    dense = config.hidden_units()
+    for (i, units), activation in zip(dense, dense_activations(config, len(dense))):
+        x = dense_block(x, i, units, activation, config.dropout_factor, config.dropout_before_dense)
+    if config.dropout_before_dense:  # shufl's output layer has its dropout on its input too
+        x = layers.Dropout(config.dropout_factor, name="dropout_head")(x)
+    outputs = output_head(x, n_out, config.final_activation)
     return keras.Model(inputs, outputs, name=model_name(ARCH_ID))

@@ -95,8 +95,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..config.families import MusicnnConfig, ShortResConfig
 from ..errors import ConfigError
-from .audio_cnn import check_patch_shape, model_name, output_head, single_input
+from .blocks import check_patch_shape, model_name, output_head, single_input
 from .layers import Standardize
 from .shufl import global_pooling
 
@@ -178,30 +179,30 @@ def dense_back_end(x, units, activation, dropout):
     return layers.Dropout(dropout, name="dropout_dense_1")(x)
 
 
-def build_musicnn(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
+def build_musicnn(config: MusicnnConfig, input_shapes, n_out, input_stats=(0.0, 1.0)):
     """Build architecture 61 (musicnn).
 
-    cnn : CnnSection (n_filters_1/2/3, n_kernel_1/2/3[0], n_dense, dropout_factor, activation);
+    config : MusicnnConfig (n_filters_1/2/3, n_kernel_1/2/3[0], n_dense, dropout_factor, activation);
     input_shapes : [(frames, bins, 1)]; n_out : output size;
     input_stats : (mean, std) of the training patches, baked into a Standardize layer.
     """
     inputs, x = patch_input(input_shapes, MUSICNN_ID, input_stats)
-    if cnn.n_filters_1 <= 0 and cnn.n_filters_2 <= 0:
+    if config.n_filters_1 <= 0 and config.n_filters_2 <= 0:
         raise ConfigError(f"cnn.architecture {MUSICNN_ID}: no front end (cnn.n_filters_1 and n_filters_2 are 0)")
     branches = []
-    if cnn.n_filters_1 > 0:
-        branches += timbral_branches(x, cnn.n_filters_1, cnn.n_kernel_1[0], cnn.activation)
-    if cnn.n_filters_2 > 0:
-        branches += temporal_branches(x, cnn.n_filters_2, cnn.n_kernel_2[0], cnn.activation)
+    if config.n_filters_1 > 0:
+        branches += timbral_branches(x, config.n_filters_1, config.n_kernel_1[0], config.activation)
+    if config.n_filters_2 > 0:
+        branches += temporal_branches(x, config.n_filters_2, config.n_kernel_2[0], config.activation)
     x = layers.Concatenate(name="front_end")(branches)  # (batch, frames, channels)
-    if cnn.n_filters_3 > 0:
-        x = mid_end(x, cnn.n_filters_3, cnn.n_kernel_3[0], cnn.activation)
+    if config.n_filters_3 > 0:
+        x = mid_end(x, config.n_filters_3, config.n_kernel_3[0], config.activation)
     x = global_pooling(x)  # global_mean, global_max -> pooled
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="pooled_bn")(x)
-    x = layers.Dropout(cnn.dropout_factor, name="pooled_dropout")(x)
-    if cnn.n_dense > 0:
-        x = dense_back_end(x, cnn.n_dense, cnn.activation, cnn.dropout_factor)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    x = layers.Dropout(config.dropout_factor, name="pooled_dropout")(x)
+    if config.n_dense > 0:
+        x = dense_back_end(x, config.n_dense, config.activation, config.dropout_factor)
+    outputs = output_head(x, n_out, config.final_activation)
     return keras.Model(inputs, outputs, name=model_name(MUSICNN_ID))
 
 
@@ -223,20 +224,20 @@ def residual_block(x, i, filters, activation):
     return layers.MaxPooling2D(pool, name=f"pool_{i}")(y)
 
 
-def build_short_chunk_resnet(cnn, input_shapes, n_out, input_stats=(0.0, 1.0), **_):
+def build_short_chunk_resnet(config: ShortResConfig, input_shapes, n_out, input_stats=(0.0, 1.0)):
     """Build architecture 62 (short-chunk CNN with residual blocks).
 
-    cnn : CnnSection (n_filters_1 = base width, n_dense, dropout_factor, activation);
+    config : ShortResConfig (n_filters_1 = base width, n_dense, dropout_factor, activation);
     input_shapes : [(frames, bins, 1)]; n_out : output size;
     input_stats : (mean, std) of the training patches, baked into a Standardize layer.
     """
     inputs, x = patch_input(input_shapes, SHORTRES_ID, input_stats)
-    if cnn.n_filters_1 <= 0:
+    if config.n_filters_1 <= 0:
         raise ConfigError(f"cnn.architecture {SHORTRES_ID}: cnn.n_filters_1 (the base width) must be > 0")
     for i, multiple in enumerate(RES_WIDTHS, 1):
-        x = residual_block(x, i, multiple * cnn.n_filters_1, cnn.activation)
+        x = residual_block(x, i, multiple * config.n_filters_1, config.activation)
     x = layers.GlobalMaxPooling2D(name="pooled")(x)
-    if cnn.n_dense > 0:
-        x = dense_back_end(x, cnn.n_dense, cnn.activation, cnn.dropout_factor)
-    outputs = output_head(x, n_out, cnn.final_activation)
+    if config.n_dense > 0:
+        x = dense_back_end(x, config.n_dense, config.activation, config.dropout_factor)
+    outputs = output_head(x, n_out, config.final_activation)
     return keras.Model(inputs, outputs, name=model_name(SHORTRES_ID))

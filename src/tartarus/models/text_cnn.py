@@ -32,62 +32,43 @@ import keras
 import numpy as np
 from keras import layers
 
+from ..config.families import TextCnnConfig
 from ..errors import ConfigError
-from .audio_cnn import kernel_init, model_name, output_head
-from .dense import check_n_inputs
+from .blocks import embedding_size, kernel_init, model_name, output_head, sequence_length
 
 ARCH_ID = "4"
 
 
-def _embedding_size(cnn, embedding):
-    """(vocab, dim) for the Embedding layer, checking the matrix against the config."""
-    if embedding is not None:
-        embedding = np.asarray(embedding)
-        if embedding.ndim != 2:
-            raise ConfigError(f"embedding matrix must be 2-D (vocab, dim), got shape {embedding.shape}")
-        if embedding.shape[1] != cnn.embedding_dim:
-            raise ConfigError(f"embedding matrix has dim {embedding.shape[1]} but cnn.embedding_dim is "
-                              f"{cnn.embedding_dim}")
-        return embedding.shape[0], embedding.shape[1]
-    if not cnn.vocab_size or cnn.vocab_size <= 0:
-        raise ConfigError("cnn.vocab_size: must be > 0 when no embedding matrix is given "
-                          f"(cnn.architecture {ARCH_ID}, random embedding)")
-    return cnn.vocab_size, cnn.embedding_dim
-
-
-def build_text_cnn(cnn, input_shapes, n_out, embedding=None, **_):
+def build_text_cnn(config: TextCnnConfig, input_shapes, n_out, embedding=None):
     """Build architecture 4.
 
-    input_shapes : [(sequence_length,)]; embedding : optional (vocab, embedding_dim) array.
+    config : TextCnnConfig; input_shapes : [(sequence_length,)]; n_out : output size;
+    embedding : optional (vocab, embedding_dim) array.
     """
-    check_n_inputs(input_shapes, ARCH_ID, 1)
-    shape = tuple(input_shapes[0])
-    if len(shape) != 1:
-        raise ConfigError(f"cnn.architecture {ARCH_ID}: input must be word-id sequences (one axis), got shape {shape}")
-    length = shape[0] if shape[0] is not None else cnn.sequence_length
-    sizes = tuple(cnn.filter_sizes)
+    length = sequence_length(input_shapes, ARCH_ID, config.sequence_length)
+    sizes = tuple(config.filter_sizes)
     if not sizes or any(s <= 0 for s in sizes):
         raise ConfigError(f"cnn.filter_sizes: expected one or more positive sizes, got {list(sizes)}")
     if max(sizes) > length:
         raise ConfigError(f"cnn.filter_sizes: size {max(sizes)} is longer than the sequences ({length} words)")
-    vocab, dim = _embedding_size(cnn, embedding)
+    vocab, dim = embedding_size(embedding, config.embedding_dim, config.vocab_size, ARCH_ID)
 
     inputs = keras.Input(shape=(length,), dtype="int32", name="input_1")
-    emb_layer = layers.Embedding(vocab, dim, trainable=cnn.embedding_trainable, name="embedding")
+    emb_layer = layers.Embedding(vocab, dim, trainable=config.embedding_trainable, name="embedding")
     x = emb_layer(inputs)
-    x = layers.Dropout(cnn.dropout_prob[0], name="dropout_embedding")(x)
+    x = layers.Dropout(config.dropout_prob[0], name="dropout_embedding")(x)
     pooled = []
     for i, size in enumerate(sizes, 1):
-        conv = layers.Conv1D(cnn.num_filters, size, padding="valid", activation="relu", name=f"conv_{i}")(x)
+        conv = layers.Conv1D(config.num_filters, size, padding="valid", activation="relu", name=f"conv_{i}")(x)
         pooled.append(layers.GlobalMaxPooling1D(name=f"pool_{i}")(conv))
     x = layers.Concatenate(name="concat")(pooled) if len(pooled) > 1 else pooled[0]
-    if cnn.n_dense and cnn.n_dense > 0:  # the seed's order: Dense, Dropout, Activation
-        x = layers.Dense(cnn.n_dense, name="fc_1")(x)
-        x = layers.Dropout(cnn.dropout_prob[1], name="dropout_dense_1")(x)
+    if config.n_dense > 0:  # the seed's order: Dense, Dropout, Activation
+        x = layers.Dense(config.n_dense, name="fc_1")(x)
+        x = layers.Dropout(config.dropout_prob[1], name="dropout_dense_1")(x)
         x = layers.Activation("relu", name="dense_1")(x)
     else:
-        x = layers.Dropout(cnn.dropout_prob[1], name="dropout_features")(x)
-    outputs = output_head(x, n_out, cnn.final_activation, kernel_init(cnn))
+        x = layers.Dropout(config.dropout_prob[1], name="dropout_features")(x)
+    outputs = output_head(x, n_out, config.final_activation, kernel_init(config.init))
     model = keras.Model(inputs, outputs, name=model_name(ARCH_ID))
     if embedding is not None:
         emb_layer.set_weights([np.asarray(embedding, dtype=emb_layer.embeddings.dtype)])

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import fileio
+from ..checks import check_choice, check_float, check_int
 from ..errors import ConfigError, DataMismatch
 from .corpus import FeatureFiles, _few, check_sets
 
@@ -94,10 +95,10 @@ def tags_from_matrix(matrix, tag_names, threshold=0.0):
     return [[tag_names[j] for j in np.flatnonzero(row > threshold)] for row in matrix]
 
 
-def train_doc2vec(documents, dim=40, epochs=40, min_count=1, seed=0, alpha=0.025):
+def train_doc2vec(documents, dim=40, n_epochs=40, min_count=1, seed=0, alpha=0.025):
     """A gensim PV-DBOW ``Doc2Vec`` over ``documents`` (``{item id: [tag, ...]}``); ``model.dv[id]``.
 
-    ``Doc2Vec(dm=0, vector_size=dim, min_count=min_count, epochs=epochs, seed=seed, alpha=alpha,
+    ``Doc2Vec(dm=0, vector_size=dim, min_count=min_count, epochs=n_epochs, seed=seed, alpha=alpha,
     workers=1, negative=5, hs=0, sample=0)``: no down-sampling (a frequent tag is still
     informative), one worker so that the same documents and seed give the same vectors. The
     learning rate decays linearly from ``alpha`` (gensim's default 0.025) over the epochs; a very
@@ -106,7 +107,7 @@ def train_doc2vec(documents, dim=40, epochs=40, min_count=1, seed=0, alpha=0.025
     """
     from gensim.models.doc2vec import Doc2Vec, TaggedDocument
     corpus = [TaggedDocument(words=tags, tags=[item]) for item, tags in documents.items()]
-    return Doc2Vec(corpus, dm=0, vector_size=dim, min_count=min_count, epochs=epochs, seed=seed,
+    return Doc2Vec(corpus, dm=0, vector_size=dim, min_count=min_count, epochs=n_epochs, seed=seed,
                    alpha=alpha, workers=1, negative=5, hs=0, sample=0)
 
 
@@ -165,12 +166,12 @@ def _tag_factors(layout, ds, dim, documents, split_ids, model, mean, normalize):
     return path
 
 
-def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test"), epochs=40, min_count=None,
+def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test"), n_epochs=40, min_count=None,
                       seed=0, alpha=0.025, center=True, normalize=True, variant="dbow"):
     """Write doc2vec tag vectors as targets of each split of ``ds``; return ``{set: path}``.
 
     ``variant``: ``"dbow"`` (default, below) or ``"shufl"``, the targets of shufl's own code:
-    ``train_doc2vec_shufl`` (PV-DM, 10 passes of 5 epochs at a falling constant rate; ``epochs``,
+    ``train_doc2vec_shufl`` (PV-DM, 10 passes of 5 epochs at a falling constant rate; ``n_epochs``,
     ``alpha``, ``center`` and ``normalize`` are then unused, ``min_count`` defaults to gensim's 5),
     and every vector shifted by the absolute value of the smallest component over all trained
     vectors, so that they are (nearly) non-negative, as shufl's ``prepare_dataset.py`` did.
@@ -179,7 +180,7 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
     also a path to another file of that format, or a mapping ``{id: [tag, ...]}`` (for a dense
     item x tag matrix, build it with ``tags_from_matrix``).
 
-    The model (``train_doc2vec``: PV-DBOW, ``dim``, ``epochs``, ``min_count`` (default 1), ``seed``, ``alpha``, one
+    The model (``train_doc2vec``: PV-DBOW, ``dim``, ``n_epochs``, ``min_count`` (default 1), ``seed``, ``alpha``, one
     worker: reproducible) is trained on the tag documents of ALL items of the tags source, whatever their
     split: tags are the ground truth the targets encode, not a model input, so using val and test
     items' tags leaks nothing, and an item's vector does not depend on ``sets``.
@@ -197,18 +198,11 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
     ``min_count``, is an error naming the first few.
     """
     sets = check_sets(sets)
-    if variant not in VARIANTS:
-        raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    check_choice("variant", variant, VARIANTS)
     if min_count is None:  # PV-DBOW: every tag; shufl: gensim's default, which it kept
         min_count = SHUFL_GENSIM["min_count"] if variant == "shufl" else 1
-    for name, value in (("dim", dim), ("epochs", epochs), ("min_count", min_count)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(alpha, (int, float, np.floating)) or isinstance(alpha, bool) or not alpha > 0:
-        raise ConfigError(f"alpha must be a positive number, got {alpha!r}")
-    dim, epochs, min_count, seed = int(dim), int(epochs), int(min_count), int(seed)
+    dim, n_epochs, min_count = check_int("dim", dim), check_int("n_epochs", n_epochs), check_int("min_count", min_count)
+    seed, alpha = check_int("seed", seed, minimum=0), check_float("alpha", alpha)
 
     documents, source = _tag_documents(layout, ds, tags)
     split_ids = {}
@@ -233,7 +227,7 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
         mean = np.full(dim, -shift, np.float32)  # "minus the mean" below adds the shift
         center = normalize = False
     else:
-        model = train_doc2vec(documents, dim, epochs, min_count, seed, float(alpha))
+        model = train_doc2vec(documents, dim, n_epochs, min_count, seed, alpha)
         mean = model.dv.vectors.mean(axis=0) if center else np.zeros(dim, np.float32)
     out = FeatureFiles(ds, f"{FACT}_{dim}")
     for set_, ids in split_ids.items():
@@ -255,13 +249,13 @@ def build_d2v_targets(layout, ds, dim=40, tags=None, sets=("train", "val", "test
                "alpha_per_pass": [round(SHUFL_ALPHA - k * SHUFL_ALPHA_STEP, 6) for k in range(SHUFL_PASSES)],
                "shift": -float(mean[0])}
     else:
-        how = {"model": "gensim Doc2Vec PV-DBOW", "dm": 0, "epochs": epochs, "min_count": min_count,
+        how = {"model": "gensim Doc2Vec PV-DBOW", "dm": 0, "n_epochs": n_epochs, "min_count": min_count,
                "alpha": float(alpha), "negative": 5, "hs": 0, "sample": 0}
     out.params = layout.target_params(FACT, dim, ds)
     fileio.write_json(out.params, {
         "stage": "d2v", "dataset": ds, "fact": FACT, "dim": dim, "tags": source, "variant": variant,
         "trained_on": "all items with tags", "n_documents": len(documents), "n_tags": len(counts),
-        **how, "seed": seed, "workers": 1, "center": bool(center),
+        **how, "seed": seed, "n_jobs": 1, "center": bool(center),
         "normalize": bool(normalize), "dtype": "float32",
         "class_factors": str(tag_factors) if tag_factors else None,
         "shapes": {s: list(shape) for s, shape in out.shapes.items()}, "gensim_version": gensim.__version__,

@@ -18,6 +18,7 @@ from functools import partial
 import numpy as np
 
 from .. import fileio
+from ..checks import check_int
 from ..errors import ConfigError
 from .corpus import FeatureFiles, check_sets, read_texts
 from .tokenize import TOKENIZER_VERSION, tokenize
@@ -76,9 +77,8 @@ def build_vsm(layout, ds, sets=("train", "val", "test"), max_df=MAX_DF, min_df=1
     term (say ``max_df`` below ``min_df`` on a small train split) is a ConfigError.
     """
     sets = check_sets(sets)
-    if n_words is not None and (isinstance(n_words, bool) or not isinstance(n_words, (int, np.integer)) or n_words < 0):
-        raise ConfigError(f"n_words must be a non-negative integer (0: every word), got {n_words!r}")
-    n_words = int(n_words) if n_words else None
+    if n_words is not None:
+        n_words = check_int("n_words", n_words, minimum=0) or None  # 0: every word
     vectorizer = make_vectorizer(max_df, min_df, max_features or None, sublinear_tf, n_words)
     train_ids, train_texts = read_texts(layout, ds, "train")
     if not train_ids:

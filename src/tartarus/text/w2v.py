@@ -17,7 +17,7 @@ Training defaults as the seed's ``load_w2v.py``: CBOW (gensim's default model), 
 window 10, ``min_count`` 1, ``sample`` 1e-3, gensim's default 5 epochs, one sentence per line of
 each train text (a context window never crosses a line end), and every trained word vector scaled
 to unit length (the seed called ``init_sims(replace=True)`` before reading the vectors). Earlier
-tartarus choices stay as options: ``skipgram=True``, ``epochs=20``, ``sentences="texts"`` (one
+tartarus choices stay as options: ``skipgram=True``, ``n_epochs=20``, ``sentences="texts"`` (one
 sentence per whole text), ``unit_vectors=False``. Differences that remain: the seed gave index 0 to
 its most frequent token and mapped unknown words to it; here 0 is padding and 1 the unknown word.
 """
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import fileio
+from ..checks import check_choice, check_int
 from ..errors import ConfigError, DataMismatch, MissingInput
 from .corpus import FeatureFiles, check_sets, read_texts
 from .tokenize import TOKENIZER_VERSION, tokenize
@@ -44,12 +45,6 @@ EPOCHS = 5  # gensim's default, which the seed kept
 SENTENCES = ("lines", "texts")
 PAD, UNK, FIRST_WORD = 0, 1, 2
 PAD_TERM, UNK_TERM = "<pad>", "<unk>"  # names in the vocabulary file; the tokenizer never makes them
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def build_vocabulary(token_lists, min_count=1):
@@ -78,25 +73,24 @@ def to_sequences(token_lists, word_index, sequence_length):
     return out
 
 
-def train_word2vec(token_lists, embedding_dim=300, min_count=1, window=10, epochs=EPOCHS, seed=0, workers=1,
+def train_word2vec(token_lists, embedding_dim=300, min_count=1, window=10, n_epochs=EPOCHS, seed=0, n_jobs=1,
                    skipgram=False):
     """A gensim 4 ``Word2Vec`` trained on ``token_lists`` (the train sentences), CBOW unless ``skipgram``.
 
     ``Word2Vec(sentences=token_lists, vector_size=embedding_dim, window=window, min_count=min_count,
-    sg=int(skipgram), sample=1e-3, seed=seed, workers=workers, epochs=epochs)``, other settings
-    gensim's defaults (negative sampling 5). With ``workers=1`` the result depends only on the
-    inputs and the seed; more workers are faster but not reproducible.
+    sg=int(skipgram), sample=1e-3, seed=seed, workers=n_jobs, epochs=n_epochs)``, other settings
+    gensim's defaults (negative sampling 5). With ``n_jobs=1`` (worker threads) the result depends
+    only on the inputs and the seed; more are faster but not reproducible.
     """
     from gensim.models import Word2Vec
     return Word2Vec(sentences=token_lists, vector_size=embedding_dim, window=window, min_count=min_count,
-                    sg=int(bool(skipgram)), sample=1e-3, seed=seed, workers=workers, epochs=epochs)
+                    sg=int(bool(skipgram)), sample=1e-3, seed=seed, workers=n_jobs, epochs=n_epochs)
 
 
 def train_sentences(texts, sentences="lines"):
     """Token lists word2vec trains on: one per non-empty line of each text (``"lines"``, the
     seed's), or one per whole text (``"texts"``)."""
-    if sentences not in SENTENCES:
-        raise ConfigError(f"sentences must be one of {', '.join(SENTENCES)}, got {sentences!r}")
+    check_choice("sentences", sentences, SENTENCES)
     if sentences == "texts":
         return [tokenize(t) for t in texts]
     out = []
@@ -106,31 +100,34 @@ def train_sentences(texts, sentences="lines"):
     return out
 
 
+KV_CONVERT = ("python -c \"from gensim.models import KeyedVectors as K; "
+              "K.load({path!r}).save_word2vec_format({out!r}, binary=True)\"")
+"""How a user turns a gensim ``.kv`` file into word2vec binary, unpickling it by their own choice."""
+
+
 def load_pretrained(path):
-    """Pretrained word vectors (gensim ``KeyedVectors``) from ``path``, chosen by its name:
+    """Pretrained word vectors (gensim ``KeyedVectors``) from ``path``, in a word2vec format by its name:
 
     - ``*.bin`` or ``*.bin.gz``: word2vec binary format (e.g. GoogleNews-vectors-negative300.bin);
-    - ``*.kv``: gensim's own ``KeyedVectors.save`` format. gensim reads it with Python's pickle,
-      which can run code: load only ``.kv`` files you made or trust. The explicit suffix is required;
     - anything else (``.txt``, ``.vec``, ``.gz``, ...): word2vec text format, with its
       ``count dim`` header line, or without one (GloVe's text files).
 
+    Both formats are plain numbers and words: nothing is unpickled. gensim's own ``*.kv`` files
+    (``KeyedVectors.save``) are read with Python's pickle, which can run code, so they are refused
+    with a ConfigError that gives the one-line conversion to ``.bin`` (``KV_CONVERT``).
+
     Raises MissingInput when absent, DataMismatch when the file does not parse.
     """
-    from gensim.models import KeyedVectors
     path = Path(path)
-    if not path.is_file():
-        raise MissingInput(path, what="pretrained word vectors")
     name = path.name.lower()
     if name.endswith(".kv"):
-        try:
-            kv = KeyedVectors.load(str(path))
-        except Exception as exc:  # noqa: BLE001 -- gensim/pickle raise many kinds
-            raise DataMismatch(f"{path}: not a gensim KeyedVectors file ({type(exc).__name__}: {exc})") from None
-        kv = getattr(kv, "wv", kv)  # a whole saved Word2Vec model: its vectors
-        if not isinstance(kv, KeyedVectors):
-            raise DataMismatch(f"{path}: holds a {type(kv).__name__}, not gensim KeyedVectors")
-        return kv
+        out = str(path.with_suffix(".bin"))
+        raise ConfigError(f"{path}: gensim's .kv files are pickles, which tartarus never loads; "
+                          f"give the vectors in word2vec binary (.bin) or text (.txt, .vec) format, e.g. "
+                          f"convert a file you trust with: {KV_CONVERT.format(path=str(path), out=out)}")
+    if not path.is_file():
+        raise MissingInput(path, what="pretrained word vectors")
+    from gensim.models import KeyedVectors
     binary = name.endswith((".bin", ".bin.gz"))
     fmt = "binary" if binary else "text"
     try:
@@ -179,7 +176,7 @@ def _pretrained_rows(kv, words, seed):
 
 
 def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, embedding_dim=300, min_count=1,
-              window=10, epochs=EPOCHS, seed=0, pretrained=None, workers=1, suffix=SUFFIX, skipgram=False,
+              window=10, n_epochs=EPOCHS, seed=0, pretrained=None, n_jobs=1, suffix=SUFFIX, skipgram=False,
               sentences="lines", unit_vectors=True):
     """Write the token-index sequences of each split of ``ds`` and the embedding weights.
 
@@ -200,27 +197,24 @@ def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, em
     occurrences), whatever ``sets`` asks for. Word vectors:
 
     - ``pretrained=None``: ``train_word2vec`` on the train texts (CBOW, or skip-gram with
-      ``skipgram``; ``window``, ``epochs`` (5), ``seed``, ``workers``; with ``workers=1`` (default)
+      ``skipgram``; ``window``, ``n_epochs`` (5), ``seed``, ``n_jobs`` (threads); with ``n_jobs=1`` (default)
       the same inputs and seed give the same matrix), on the sentences ``train_sentences(texts,
       sentences)`` (``"lines"``, default, or ``"texts"``); with ``unit_vectors`` (default) each
       trained word row is scaled to unit l2 norm, as the seed's vectors were;
-    - ``pretrained=path``: vectors read by ``load_pretrained`` (word2vec text or ``.bin``; ``.kv`` is
-      pickle-based, see there). A vocabulary word missing from them (also after case folding) gets a
+    - ``pretrained=path``: vectors read by ``load_pretrained`` (word2vec text or ``.bin``; gensim's
+      pickled ``.kv`` is refused, see there). A vocabulary word missing from them (also after case folding) gets a
       small uniform random row drawn from ``seed``. Their dimension must equal ``embedding_dim``, else
-      ConfigError naming both; ``window`` and ``epochs`` are then unused.
+      ConfigError naming both; ``window`` and ``n_epochs`` are then unused.
     """
     sets = check_sets(sets)
-    sequence_length = _positive_int("sequence_length", sequence_length)
-    embedding_dim = _positive_int("embedding_dim", embedding_dim)
-    min_count = _positive_int("min_count", min_count)
-    window = _positive_int("window", window)
-    epochs = _positive_int("epochs", epochs)
-    workers = _positive_int("workers", workers)
-    if sentences not in SENTENCES:
-        raise ConfigError(f"sentences must be one of {', '.join(SENTENCES)}, got {sentences!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    sequence_length = check_int("sequence_length", sequence_length)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    min_count = check_int("min_count", min_count)
+    window = check_int("window", window)
+    n_epochs = check_int("n_epochs", n_epochs)
+    n_jobs = check_int("n_jobs", n_jobs)  # gensim's worker threads: a count, no joblib -1
+    check_choice("sentences", sentences, SENTENCES)
+    seed = check_int("seed", seed, minimum=0)
 
     kv = None
     if pretrained is not None:  # checked before any training: a wrong file fails fast
@@ -239,7 +233,7 @@ def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, em
 
     if kv is None:
         corpus = train_tokens if sentences == "texts" else train_sentences(train_texts, sentences)
-        model = train_word2vec(corpus, embedding_dim, min_count, window, epochs, seed, workers, skipgram)
+        model = train_word2vec(corpus, embedding_dim, min_count, window, n_epochs, seed, n_jobs, skipgram)
         word_rows = np.stack([model.wv[w] for w in words]).astype(np.float32)
         if unit_vectors:
             word_rows /= np.maximum(np.linalg.norm(word_rows, axis=1, keepdims=True), np.float32(1e-12))
@@ -286,7 +280,7 @@ def build_w2v(layout, ds, sets=("train", "val", "test"), sequence_length=500, em
     fileio.write_json(out.params, {
         "stage": "w2v", "dataset": ds, "suffix": suffix, "fit_on": "train",
         "sequence_length": sequence_length, "embedding_dim": embedding_dim, "min_count": min_count,
-        "window": window, "epochs": epochs, "seed": seed, "workers": workers,
+        "window": window, "n_epochs": n_epochs, "seed": seed, "n_jobs": n_jobs,
         "pretrained": str(pretrained) if pretrained is not None else None, **extra,
         "vocabulary_size": len(words), "embedding_shape": list(weights.shape),
         "padding_index": PAD, "unknown_index": UNK, "unknown_row": "mean of the word rows",

@@ -1,0 +1,22 @@
+"""Small readers the tests share, kept out of the package because only tests use them."""
+
+from __future__ import annotations
+
+from tartarus import fileio
+from tartarus.datasets import DUMMY
+from tartarus.errors import DataMismatch
+from tartarus.layout import DataLayout
+
+
+def dummy_split(layout, set_, dataset=DUMMY):
+    """``(ids, y)`` of one split of the dummy dataset: the items index's ids (list of str) and the
+    one-hot targets ``y_{set}_class_{n_classes}_{dataset}.npy`` ((n_items, n_classes) float32), checked
+    to have one row per id. ``layout``: a DataLayout or a data root."""
+    layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
+    ids = fileio.read_items_index(layout.require(layout.items_index(set_, dataset), layout.cli("dummy-data")))
+    n_classes = len(fileio.read_lines(layout.genre_labels(dataset)))
+    y_path = layout.y(set_, "class", n_classes, dataset)
+    y = fileio.load_npy(y_path)
+    if len(ids) != len(y):
+        raise DataMismatch(f"{layout.items_index(set_, dataset)} has {len(ids)} ids but {y_path} has {len(y)} rows")
+    return ids, y

@@ -11,7 +11,9 @@ relevant pairs biased towards high scores so the metric is not near 0.
               error bound, float64 only where that bound leaves the ranking in doubt
 Both must give the same MAP to 1e-9. Prints wall times, the speed ratio and the peak memory of
 each (tracemalloc, which sees numpy's allocations), and the ALS fit time (implicit) on the same
-interaction matrix.
+interaction matrix. With ``--accelerator`` it also times ``FactorScores(..., device="accelerator")``
+(the float32 product and the top-m candidates through ``keras.ops`` on the backend's device, the
+float64 re-check on the CPU) in the same run: the same MAP, and its time as a ratio of ours.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def reference_map(users, items, relevance, k):
     return total / scores.shape[0]
 
 
-def ours_map(users, items, relevance, k):
-    return map_at_k(relevance, FactorScores(users, items), k=k)
+def ours_map(users, items, relevance, k, device="cpu"):
+    return map_at_k(relevance, FactorScores(users, items, device=device), k=k)
 
 
 def measure(fn, *args):
@@ -81,6 +83,8 @@ def main():
     ap.add_argument("--k", type=int, default=500)
     ap.add_argument("--density", type=float, default=0.002)
     ap.add_argument("--no-als", action="store_true")
+    ap.add_argument("--accelerator", action="store_true",
+                    help="also time the keras.ops path (FactorScores device='accelerator') on the active backend")
     args = ap.parse_args()
     users, items, relevance = make_data(args.users, args.items, args.factors, args.density)
     # best of 3 for ours (a few seconds each): the machines are shared, so one run can be unlucky;
@@ -98,6 +102,15 @@ def main():
           f"(best of 3: {', '.join(f'{run[1]:.2f}' for run in runs)} s)")
     print(f"|difference| {abs(ours - ref):.2e}; speed-up {t_ref / t_ours:.1f}x; "
           f"peak memory {m_ours / m_ref:.2f} of the reference")
+    if args.accelerator:
+        import keras
+        ours_map(users[:8], items, relevance[:8], args.k, "accelerator")  # backend start-up, untimed
+        dev = [measure(ours_map, users, items, relevance, args.k, "accelerator") for _ in range(3)]
+        value, t_dev, m_dev = min(dev, key=lambda run: run[1])
+        assert all(run[0] == value for run in dev)
+        print(f"{'keras.ops':<10} {value:>14.10f} {t_dev:>9.2f} {m_dev / 2**20:>9.0f}   "
+              f"(best of 3: {', '.join(f'{run[1]:.2f}' for run in dev)} s; backend {keras.backend.backend()})")
+        print(f"keras.ops path: |difference| to ours {abs(value - ours):.2e}; time {t_dev / t_ours:.2f}x ours")
     if not args.no_als:
         print(f"ALS fit (implicit, {args.factors} factors, 15 iterations, CPU): "
               f"{als_fit_seconds(relevance, args.factors):.1f} s")

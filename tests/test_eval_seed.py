@@ -190,10 +190,10 @@ def test_cli_evaluate_passes_protocol(monkeypatch, tmp_path):
     import tartarus.pipeline as P
     from tartarus.cli import main
     seen = {}
-    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol: seen.update(
-        model=model, protocol=protocol))
+    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol, device: seen.update(
+        model=model, protocol=protocol, device=device))
     main(["evaluate", "model_3", "--protocol", "seed", "--data-dir", str(tmp_path)])
-    assert seen == {"model": "model_3", "protocol": "seed"}
+    assert seen == {"model": "model_3", "protocol": "seed", "device": "auto"}
     with pytest.raises(SystemExit):
         main(["evaluate", "model_3", "--protocol", "paper", "--data-dir", str(tmp_path)])
 

@@ -13,7 +13,7 @@ import sys
 # nothing here imports Keras or TensorFlow: main() quiets their start-up first (tartarus.quiet)
 from .errors import ConfigError, TartarusError  # noqa: E402
 from .config.schema import (AGGREGATIONS, PATCH_MODES, PROTOCOL_CHOICES, DatasetEntry, PredictingSection,  # noqa: E402
-                            TrainingSection, range_of, ranged)
+                            SCORE_DEVICES, TrainingSection, range_of, ranged)
 from .layout import SETS, DataLayout  # noqa: E402
 from .quiet import configure_cli, verbose_requested  # noqa: E402
 
@@ -136,7 +136,8 @@ def cmd_predict(args):
 
 def cmd_evaluate(args):
     from .pipeline import evaluate_trained
-    evaluate_trained(_layout(args), args.model, args.sets or ["test"], verbose=1, protocol=args.protocol)
+    evaluate_trained(_layout(args), args.model, args.sets or ["test"], verbose=1, protocol=args.protocol,
+                     device=args.device)
 
 
 def cmd_recommend(args):
@@ -387,6 +388,10 @@ def build_parser():
                    help="recommendation: count only users with a held-out item (tartarus), every user with "
                         "0 for those without one (seed, as the published numbers), or both; "
                         "default: the experiment's evaluating.protocol")
+    p.add_argument("--device", choices=SCORE_DEVICES, default="auto",
+                   help="recommendation: rank users' scores with keras.ops on the backend's device "
+                        "(accelerator) or with numpy (cpu); the metrics are the same; default auto "
+                        "(the accelerator when Keras sees a GPU or TPU)")
 
     p = add("recommend", cmd_recommend, "top users for a new item or audio file, or top items for a user (--user)")
     p.add_argument("model", help="model id of a recommendation experiment, e.g. model_1")

@@ -389,11 +389,12 @@ def _aligned_predictions(layout, model_id, set_, split_ids):
     return out, [item for item in split_ids if item not in row_of]
 
 
-def recommendation_scores(item_factors, user_factors):
+def recommendation_scores(item_factors, user_factors, device="cpu"):
     """Users' factors times L2-normalised predicted item factors, as :class:`M.FactorScores`
-    (``scores(start, stop)`` gives a block of users; never the whole users x items matrix)."""
+    (``scores(start, stop)`` gives a block of users; never the whole users x items matrix).
+    device : ``"cpu"``, ``"accelerator"`` or ``"auto"``, see :class:`M.FactorScores`."""
     items = item_factors / np.maximum(np.linalg.norm(item_factors, axis=1, keepdims=True), 1e-12)
-    return M.FactorScores(np.asarray(user_factors, dtype=np.float64), items)
+    return M.FactorScores(np.asarray(user_factors, dtype=np.float64), items, device=device)
 
 
 def _protocols(protocol):
@@ -403,7 +404,7 @@ def _protocols(protocol):
 
 
 def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0,
-                            protocol=None):
+                            protocol=None, device="cpu"):
     """Cold-start recommendation metrics of ``model_id``'s predicted item factors on ``set_``.
 
     The held-out items of ``matrix_{set}_{ds}.npz`` (items x users) are ranked for each user by
@@ -414,6 +415,9 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
         a trained factor or a held-out item counts, the others scoring 0, the seed's P and nDCG;
         see :func:`M.ranking_reports`) or ``"both"`` (one pass; the headline keys are ours);
         default ``evaluating.protocol``. ``results["protocols"]`` holds each protocol's report.
+    device : where the model's top-k scores are computed, ``"cpu"`` (default), ``"accelerator"``
+        (``keras.ops`` on the backend's device) or ``"auto"``; the metrics are the same on each
+        (see :class:`M.FactorScores`).
     Baselines on the same users, per protocol: ``random`` (seeded uniform scores) and
     ``popularity`` (the held-out items ranked by their number of listeners in the held-out matrix
     itself: an upper bound for any non-personalised ranking, since no model can know it for new
@@ -448,7 +452,8 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     evaluated = np.flatnonzero(held | np.any(users != 0, axis=1))
     if len(evaluated) < len(users):
         relevance, users = relevance[evaluated], users[evaluated]
-    reports = M.ranking_reports(relevance, recommendation_scores(predicted, users), k=k, protocols=protocols)
+    reports = M.ranking_reports(relevance, recommendation_scores(predicted, users, device), k=k,
+                                protocols=protocols)
     rng = np.random.default_rng(seed)
     random_scores = rng.random(relevance.shape)  # small: evaluated users x held-out items
     popularity = np.asarray((relevance > 0).sum(axis=0)).ravel()
@@ -510,11 +515,11 @@ def check_protocol(protocol):
     return protocol
 
 
-def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, experiment=None):
+def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, experiment=None, device="cpu"):
     """Evaluate the saved predictions of a trained model on each split and write the results.
 
     Returns ``{set: results}``; a ``recommendation`` experiment is evaluated by
-    :func:`evaluate_recommendation` (``protocol``: see there; default ``evaluating.protocol``),
+    :func:`evaluate_recommendation` (``protocol``, ``device``: see there; default ``evaluating.protocol``),
     every other kind by :func:`evaluate_saved`. The predictions of :func:`sets_to_predict` must be
     saved first (``tartarus predict``; ``pipeline.evaluate_trained`` predicts, then calls this).
     """
@@ -524,7 +529,7 @@ def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, e
     for set_ in sets:
         if experiment.dataset.evaluation == "recommendation":
             out[set_] = evaluate_recommendation(layout, model_id, set_, experiment, write=True, verbose=verbose,
-                                                protocol=protocol)
+                                                protocol=protocol, device=device)
             continue
         out[set_] = evaluate_saved(layout, model_id, set_, experiment, write=True, verbose=verbose)
     return out

@@ -20,13 +20,15 @@ A ``k`` larger than the number of candidates is clipped to it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn import metrics as skm
 
-from .config.schema import MAP_K, PROTOCOLS
+from .checks import check_choice
+from .config.schema import MAP_K, PROTOCOLS, SCORE_DEVICES
 from .errors import DataMismatch
 
 # elements of one dense chunk of rows (float64): 4M elements = 32 MB
@@ -373,9 +375,16 @@ class FactorScores:
     :func:`ap_at_k_rows`, :func:`precision_at_k_rows` and :func:`ranking_report` (without AUC) use
     the faster exact path instead: float32 products with a rigorous error bound, and float64 only
     where the bound leaves the ranking in doubt (see :func:`factor_top_hits`).
+    device : where that float32 product and the choice of top-k candidates run: ``"cpu"`` (numpy,
+        the default), ``"accelerator"`` (``keras.ops`` on the active backend's device, chunk by
+        chunk; the float64 re-check stays on the CPU, so the metrics are the same) or ``"auto"``
+        (``"accelerator"`` when the backend sees a GPU or TPU, else ``"cpu"``); see
+        :func:`resolve_score_device`. ``scores(start, stop)`` (float64) is always numpy.
     """
 
-    def __init__(self, users, items):
+    def __init__(self, users, items, device="cpu"):
+        self.device = resolve_score_device(device)
+        self._items_on_device = None  # (f, c) float32 tensor, made on first use
         self.users = np.ascontiguousarray(users, dtype=np.float64)
         self.items = np.ascontiguousarray(items, dtype=np.float64)
         if self.users.ndim != 2 or self.items.ndim != 2 or self.users.shape[1] != self.items.shape[1]:
@@ -401,6 +410,114 @@ class FactorScores:
         return self.gamma * np.linalg.norm(self.users[start:stop], axis=1) * self.item_norm_max
 
 
+def accelerator_available():
+    """Whether the active Keras backend sees a GPU or TPU (imports Keras and its backend)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        return any(d.platform != "cpu" for d in jax.devices())
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    if backend == "torch":
+        import torch
+        return bool(torch.cuda.is_available())
+    return False
+
+
+def resolve_score_device(device):
+    """``"cpu"`` or ``"accelerator"`` for a :class:`FactorScores` ``device`` (one of
+    :data:`SCORE_DEVICES`): ``"auto"`` is ``"accelerator"`` when :func:`accelerator_available`, else
+    ``"cpu"`` (so nothing changes by default on a machine without one). ``"accelerator"`` runs the
+    float32 product through ``keras.ops`` on the backend's device, whatever that is (the CPU too)."""
+    check_choice("device", device, SCORE_DEVICES)
+    if device == "auto":
+        return "accelerator" if accelerator_available() else "cpu"
+    return device
+
+
+@contextmanager
+def _full_float32_matmul():
+    """Float32 products in full float32 for the duration: GPUs may otherwise round the inputs to
+    TF32 (TensorFlow on Ampere and later) or bfloat16 (JAX's default precision on TPU), and the
+    error bound of :class:`FactorScores` assumes float32 inputs."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        with jax.default_matmul_precision("highest"):
+            yield
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        was = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        try:
+            yield
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(was)
+    elif backend == "torch":
+        import torch
+        was = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(was)
+    else:
+        yield
+
+
+def _numpy_candidates(scores, start, stop, k, delta2):
+    """Candidates for the exact top-k of users ``start:stop`` (see :func:`factor_top_hits`), with
+    numpy: every item whose float32 score is within ``delta2`` (the (r,) doubled error bound) of
+    the row's k-th float32 score. Returns (rows, columns, float32 scores), each (n_candidates,),
+    ordered by row, then column."""
+    c = scores.shape[1]
+    s32 = scores.users32[start:stop] @ scores.items32.T
+    kth = np.partition(s32, c - k, axis=1)[:, c - k].astype(np.float64)
+    # the threshold rounded down in float32, so that nothing within the bound is missed
+    floor = np.nextafter((kth - delta2).astype(np.float32), np.float32(-np.inf))
+    flat = np.flatnonzero(s32 >= floor[:, None])  # row-major: columns ascending in each row
+    rows, cols = np.divmod(flat, c)  # (one flat pass is several times faster than 2-d nonzero)
+    return rows, cols, s32.ravel()[flat]
+
+
+def _keras_candidates(scores, start, stop, k, delta2):
+    """:func:`_numpy_candidates` with the float32 product and the top-m selection done by
+    ``keras.ops`` on the backend's device; only (r, m) values and columns come back to the CPU.
+    m starts at ``max(2k, k + 64)`` and doubles for the rows whose m-th score is still above the
+    threshold (many ties or near-ties), up to all c items, so the candidate set is complete."""
+    from keras import ops
+
+    r, c = stop - start, scores.shape[1]
+    with _full_float32_matmul():
+        if scores._items_on_device is None:
+            scores._items_on_device = ops.convert_to_tensor(scores.items32.T)  # (f, c), once
+        s32 = ops.matmul(ops.convert_to_tensor(scores.users32[start:stop]), scores._items_on_device)
+    found_rows, found_cols, found_vals = [], [], []
+    todo = np.arange(r)
+    m = min(c, max(2 * k, k + 64))
+    while len(todo):
+        block = s32 if len(todo) == r else ops.take(s32, ops.convert_to_tensor(todo), axis=0)
+        vals, idx = ops.top_k(block, m, sorted=True)
+        vals, idx = ops.convert_to_numpy(vals), ops.convert_to_numpy(idx)
+        kth = vals[:, k - 1].astype(np.float64)
+        floor = np.nextafter((kth - delta2[todo]).astype(np.float32), np.float32(-np.inf))
+        # complete when the m-th score is below the threshold: every candidate is then in the top m
+        done = (vals[:, -1] < floor) if m < c else np.ones(len(todo), bool)
+        rows, place = np.nonzero((vals >= floor[:, None]) & done[:, None])
+        found_rows.append(todo[rows])
+        found_cols.append(idx[rows, place].astype(np.int64))
+        found_vals.append(vals[rows, place])
+        todo, m = todo[~done], min(c, 2 * m)
+    rows, cols, vals = (np.concatenate(x) for x in (found_rows, found_cols, found_vals))
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], vals[order]
+
+
 def factor_top_hits(scores, rel, start, stop, k, cuts=()):
     """Exact top-k of users ``start:stop`` of a :class:`FactorScores`: ((r, k) columns, (r, k) gains).
 
@@ -415,22 +532,17 @@ def factor_top_hits(scores, rel, start, stop, k, cuts=()):
     """
     r, c = stop - start, scores.shape[1]
     k = min(int(k), c)
-    s32 = scores.users32[start:stop] @ scores.items32.T
     delta2 = 2.0 * scores.bound(start, stop)
-    kth = np.partition(s32, c - k, axis=1)[:, c - k].astype(np.float64)
-    # the threshold rounded down in float32, so that nothing within the bound is missed
-    floor = np.nextafter((kth - delta2).astype(np.float32), np.float32(-np.inf))
-    flat = np.flatnonzero(s32 >= floor[:, None])  # row-major: columns ascending in each row
-    rows, cols = np.divmod(flat, c)  # (one flat pass is several times faster than 2-d nonzero)
+    pick = _keras_candidates if scores.device == "accelerator" else _numpy_candidates
+    rows, cols, vals = pick(scores, start, stop, k, delta2)
     # candidates as an (r, m) matrix, padded with -inf (sorts last) and the column c (no item)
     counts = np.bincount(rows, minlength=r)
     place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     m = int(counts.max())
     val = np.full((r, m), -np.inf)
-    val[rows, place] = s32.ravel()[flat]
+    val[rows, place] = vals
     col = np.full((r, m), c, dtype=np.int64)
     col[rows, place] = cols
-    del s32
     order = np.argsort(-val, axis=1, kind="stable")  # stable: equal scores by column
     val, col = np.take_along_axis(val, order, axis=1), np.take_along_axis(col, order, axis=1)
     # relevance of each candidate: its (row, column) key among the CSR's sorted keys
@@ -610,7 +722,8 @@ def ranking_reports(relevance, scores, k=MAP_K, cuts=RANK_CUTS, protocols=("tart
     relevance : (n_users, n_items) dense or sparse; > 0 is relevant, and the value itself is the
         gain of the seed's graded nDCG (held-out play counts). scores : (n_users, n_items) floats,
         a callable ``scores(start, stop)`` (computed chunk by chunk, so a full users x items matrix
-        never exists) or a :class:`FactorScores` (exact float32 path when ``with_auc`` is false).
+        never exists) or a :class:`FactorScores` (exact float32 path for the top k when ``with_auc``
+        is false or its ``device`` is the accelerator; the AUCs always rank float64 scores on the CPU).
     k : the MAP cut-off (``evaluating.map_k``); cuts : further cut-offs for P, nDCG and ADiv
         (default the seed's 1, 3, 5). Every report holds them all under ``at`` (``{"1": {"precision",
         "ndcg", "adiv"}, ...}``, with ``k`` among them) and the values at ``k`` as ``map_at_k``,
@@ -669,21 +782,24 @@ def ranking_reports(relevance, scores, k=MAP_K, cuts=RANK_CUTS, protocols=("tart
                 sums["seed"]["ndcg"][i] += _seed_ndcg(gains, cc, max(cut, seed_depth), discount).sum()
                 recommended["seed"][i, top[:, :cc].ravel()] = True
 
-    fast = isinstance(scores, FactorScores) and not with_auc  # AUC needs every score in float64
+    # the top k from the exact float32 path; the AUCs need every score in float64, so on the CPU
+    # they take the top k from those scores too, while on an accelerator the top k still come from it
+    fast = isinstance(scores, FactorScores) and (not with_auc or scores.device == "accelerator")
     if fast:
         for rel, top, gains in _hit_chunks(relevance, scores, depth, chunk_rows, cuts=cutoffs):
             n_rel = relevant_counts(rel)
             if seed or n_rel.any():
                 add_top(top, gains, n_rel)
-    for _, _, rel, sco in (() if fast else _row_chunks(relevance, scores, chunk_rows)):
+    for _, _, rel, sco in (_row_chunks(relevance, scores, chunk_rows) if with_auc or not fast else ()):
         n_rel = (rel > 0).sum(axis=1)
         if not seed:  # only users with a relevant item matter: rank those alone
             keep = n_rel > 0
             rel, sco, n_rel = rel[keep], sco[keep], n_rel[keep]
             if not len(rel):
                 continue
-        top = top_k(sco, depth)
-        add_top(top, np.take_along_axis(rel, top, axis=1), n_rel)
+        if not fast:
+            top = top_k(sco, depth)
+            add_top(top, np.take_along_axis(rel, top, axis=1), n_rel)
         if with_auc:
             both = (n_rel > 0) & (n_rel < rel.shape[1])
             if both.any():

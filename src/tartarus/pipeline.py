@@ -75,17 +75,22 @@ def check_split_indexes(layout, ds, sets):
             read_items_index(index)
 
 
-def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None):
+def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None, device="cpu"):
     """Predict a trained model on the splits its evaluation reads (writing the predictions), then
-    evaluate ``sets`` (writing ``results/``); returns ``{set: metrics}``. ``tartarus evaluate``."""
+    evaluate ``sets`` (writing ``results/``); returns ``{set: metrics}``. ``tartarus evaluate``.
+    device : where recommendation scores are ranked (``metrics.SCORE_DEVICES``; see ``FactorScores``)."""
+    from .checks import check_choice
+    from .config.schema import SCORE_DEVICES
     from .evaluate import check_protocol, evaluate_model, sets_to_predict
     from .predict import predict
 
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     check_protocol(protocol)  # a bad value fails before any prediction
+    check_choice("device", device, SCORE_DEVICES)
     experiment = read_record(layout, model_id).load_experiment()
     predict(layout, model_id, sets_to_predict(layout, experiment, sets))
-    return evaluate_model(layout, model_id, sets, verbose=verbose, protocol=protocol, experiment=experiment)
+    return evaluate_model(layout, model_id, sets, verbose=verbose, protocol=protocol, experiment=experiment,
+                          device=device)
 
 
 def make_factors(layout, ds, params="als", dim=200, seed=0, targets_all_items=False, fact=None):

@@ -44,6 +44,8 @@ SPECTROGRAMS = ("mel", "cqt", "stft")
 PATCH_MODES = ("random", "even")
 PROTOCOLS = ("tartarus", "seed")  # recommendation users: with a held-out item / all (0 without)
 PROTOCOL_CHOICES = PROTOCOLS + ("both",)
+# where factor scores are computed for ranking (metrics.FactorScores, ``tartarus evaluate --device``)
+SCORE_DEVICES = ("auto", "cpu", "accelerator")
 MONITORS = ("auto", "val_loss", "val_accuracy", "loss", "accuracy")  # training.monitor
 VAL_SPLITS = ("seed", "random")  # training.val_split
 SCALINGS = ("scalar", "per_bin")  # input standardisation: one mean/std, or one per (frame, bin)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from tartarus import fileio
 from tartarus.datasets import DUMMY
 from tartarus.errors import DataMismatch
@@ -20,3 +22,14 @@ def dummy_split(layout, set_, dataset=DUMMY):
     if len(ids) != len(y):
         raise DataMismatch(f"{layout.items_index(set_, dataset)} has {len(ids)} ids but {y_path} has {len(y)} rows")
     return ids, y
+
+
+@contextmanager
+def local_cluster(n_workers=2):
+    """A Dask ``LocalCluster`` of ``n_workers`` worker processes (one thread each, no dashboard):
+    the stand-in for a real cluster in the tests of ``--scheduler``."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        yield cluster

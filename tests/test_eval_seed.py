@@ -190,10 +190,13 @@ def test_cli_evaluate_passes_protocol(monkeypatch, tmp_path):
     import tartarus.pipeline as P
     from tartarus.cli import main
     seen = {}
-    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol, device: seen.update(
-        model=model, protocol=protocol, device=device))
+    monkeypatch.delenv("TARTARUS_SCHEDULER", raising=False)
+    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol, device, scheduler:
+                        seen.update(model=model, protocol=protocol, device=device, scheduler=scheduler))
     main(["evaluate", "model_3", "--protocol", "seed", "--data-dir", str(tmp_path)])
-    assert seen == {"model": "model_3", "protocol": "seed", "device": "auto"}
+    assert seen == {"model": "model_3", "protocol": "seed", "device": "auto", "scheduler": None}
+    main(["evaluate", "model_3", "--scheduler", "tcp://h:8786", "--data-dir", str(tmp_path)])
+    assert seen["scheduler"] == "tcp://h:8786"
     with pytest.raises(SystemExit):
         main(["evaluate", "model_3", "--protocol", "paper", "--data-dir", str(tmp_path)])
 

@@ -12,10 +12,11 @@ import sys
 
 # nothing here imports Keras or TensorFlow: main() quiets their start-up first (tartarus.quiet)
 from .errors import ConfigError, TartarusError  # noqa: E402
-from .config.schema import (AGGREGATIONS, PATCH_MODES, PROTOCOL_CHOICES, DatasetEntry, PredictingSection,  # noqa: E402
-                            SCORE_DEVICES, TrainingSection, range_of, ranged)
+from .config.schema import (AGGREGATIONS, FACTOR_DEVICES, PATCH_MODES, PROTOCOL_CHOICES, DatasetEntry,  # noqa: E402
+                            PredictingSection, SCORE_DEVICES, TrainingSection, range_of, ranged)
 from .layout import SETS, DataLayout  # noqa: E402
 from .quiet import configure_cli, verbose_requested  # noqa: E402
+from .scheduler import SCHEDULER_ENV, scheduler_address  # noqa: E402  (no dask import until used)
 
 
 def _common():
@@ -67,6 +68,14 @@ def _layout(args):
     return DataLayout(args.data_dir)
 
 
+def _add_scheduler(p, what):
+    """``--scheduler ADDRESS`` of a command that can run on a Dask cluster (``what`` it does there)."""
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help=f"run on the Dask cluster of this scheduler (tcp://host:8786, as `dask scheduler` "
+                        f"prints it; default: ${SCHEDULER_ENV}, else locally): {what}; every worker must "
+                        f"see the data root at the same path")
+
+
 # ------------------------------------------------------------------------------- commands
 def cmd_list(args):
     reg = _registry(args, skip_unreadable=True)  # list what can be read; name each file that cannot
@@ -109,11 +118,13 @@ def cmd_show(args):
 def cmd_run(args):
     from .pipeline import run_experiment
     layout = _layout(args)
-    experiment = None if args.resume else _registry(args).experiment(args.name, args.set)
+    from .distribution import devices_overrides
+    overrides = list(args.set) + devices_overrides(args.devices)
+    experiment = None if args.resume else _registry(args).experiment(args.name, overrides)
     if args.resume and args.name and args.name != "-":
         print(f"resuming {args.resume} (its saved config is used; {args.name!r} is ignored)")
     result = run_experiment(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval,
-                            overrides=args.set if args.resume else ())
+                            overrides=overrides if args.resume else ())
     if not result.nothing_to_do:
         print(f"{result.model_id}: done after {result.epochs} epoch(s); model in {layout.model_dir(result.model_id)}")
 
@@ -137,7 +148,7 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     from .pipeline import evaluate_trained
     evaluate_trained(_layout(args), args.model, args.sets or ["test"], verbose=1, protocol=args.protocol,
-                     device=args.device)
+                     device=args.device, scheduler=scheduler_address(args.scheduler))
 
 
 def cmd_recommend(args):
@@ -195,7 +206,8 @@ def cmd_architectures(args):
 def cmd_spectrograms(args):
     from .audio.runner import compute_spectrograms
     entry = _registry(args).dataset(args.dataset)
-    report = compute_spectrograms(_layout(args), entry, n_jobs=args.n_jobs, overwrite=args.overwrite)
+    report = compute_spectrograms(_layout(args), entry, n_jobs=args.n_jobs, overwrite=args.overwrite,
+                                  scheduler=scheduler_address(args.scheduler))
     print(report.summary())
 
 
@@ -203,7 +215,8 @@ def cmd_patches(args):
     from .audio.patches import create_patches
     entry = _registry(args).dataset(args.dataset)
     paths = create_patches(_layout(args), entry, sets=args.sets or SETS, npatches=args.npatches,
-                           window=args.window, mode=args.mode, seed=args.seed)
+                           window=args.window, mode=args.mode, seed=args.seed,
+                           scheduler=scheduler_address(args.scheduler))
     print(paths.summary())
 
 
@@ -290,6 +303,14 @@ def cmd_factors(args):
     given = dict(parse_param(p) for p in args.param)
     fact = given.pop("fact", None)  # the name in the files, not a method parameter
     all_items = bool(given.pop("targets_all_items", False)) or args.all_items
+    if args.device is not None:
+        if "device" in given and given["device"] != args.device:
+            raise ConfigError(f"--device {args.device} and --param device={given['device']!r}: give the device once")
+        if args.method == "als":
+            given["device"] = args.device
+        elif args.device == "gpu":  # PMI's SVD is scikit-learn's, on the CPU; auto and cpu mean that
+            raise ConfigError("--device gpu: only --method als runs on the GPU (implicit's CUDA ALS); "
+                              "PMI + SVD runs on the CPU: use --device cpu or auto, or --method als")
     params = factor_params(args.method, **given)
     report = make_factors(_layout(args), args.dataset, params, dim=args.dim, seed=args.seed,
                           targets_all_items=all_items, fact=fact)
@@ -306,7 +327,7 @@ def parse_param(text):
 def cmd_pipeline(args):
     from .pipeline import run_dummy_pipeline, run_dummy_recommendation
     chain = run_dummy_recommendation if args.which == "dummy-rec" else run_dummy_pipeline
-    chain(_layout(args), _registry(args), n_epochs=args.epochs, verbose=1)
+    chain(_layout(args), _registry(args), n_epochs=args.epochs, verbose=1, devices=args.devices)
 
 
 def cmd_dummy_data(args):
@@ -359,8 +380,13 @@ def build_parser():
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a value, e.g. --set training.n_epochs=3")
     p.add_argument("--resume", metavar="MODEL_ID", help="continue an interrupted model from its last epoch "
-                   "(with --set, only training.n_epochs, training.patience and training.early_stopping may change)")
+                   "(with --set, only training.n_epochs, training.patience and training.early_stopping may change, "
+                   "and --devices)")
     p.add_argument("--no-eval", action="store_true", help="skip prediction and evaluation after training")
+    p.add_argument("--devices", type=_number(int, range_of(TrainingSection, "devices")), metavar="N",
+                   help="train data-parallel on N devices of the backend (JAX or TensorFlow; 0 = all of them): "
+                        "sets training.distribution = data_parallel and training.devices = N; the global batch "
+                        "training.n_minibatch is split evenly over them")
 
     p = add("predict", cmd_predict, "write a model's outputs or a layer's embeddings per item")
     p.add_argument("model", help="model id, e.g. model_1")
@@ -392,6 +418,11 @@ def build_parser():
                    help="recommendation: rank users' scores with keras.ops on the backend's device "
                         "(accelerator) or with numpy (cpu); the metrics are the same; default auto "
                         "(the accelerator when Keras sees a GPU or TPU)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help=f"recommendation: compute the metrics on the Dask cluster of this scheduler "
+                        f"(tcp://host:8786, as `dask scheduler` prints it; default: ${SCHEDULER_ENV}, else "
+                        f"locally), by blocks of users, with the same numbers; the factors and held-out "
+                        f"rows are sent to the workers (they need no data root)")
 
     p = add("recommend", cmd_recommend, "top users for a new item or audio file, or top items for a user (--user)")
     p.add_argument("model", help="model id of a recommendation experiment, e.g. model_1")
@@ -436,6 +467,7 @@ def build_parser():
     p.add_argument("-j", "--jobs", dest="n_jobs", type=_entry("num_process"),
                    help="worker processes (default: the dataset entry's num_process; -1: every core)")
     p.add_argument("--overwrite", action="store_true", help="recompute everything, also with changed parameters")
+    _add_scheduler(p, "the chunks of files run on its workers (-j is then unused)")
 
     p = add("patches", cmd_patches, "cut spectrograms into patches per split (HDF5)")
     p.add_argument("dataset")
@@ -445,6 +477,7 @@ def build_parser():
     p.add_argument("--mode", choices=PATCH_MODES, help="random crops or evenly spaced")
     p.add_argument("--seed", type=_entry("seed"), help="seed of the random crops")
     p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
+    _add_scheduler(p, "workers write shards, and the usual file becomes an HDF5 virtual dataset over them")
 
     p = add("text", cmd_text, "text features of a dataset: tf-idf (vsm), word2vec sequences (w2v), doc2vec tag targets (d2v)")
     p.add_argument("kind", choices=("vsm", "w2v", "d2v"))
@@ -536,12 +569,17 @@ def build_parser():
                    help="factorise all items' interactions to give val/test targets too (the seed's protocol)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method parameter, e.g. regularization=0.1, iterations=15, alpha=1.0, pmi_source='class'")
+    p.add_argument("--device", choices=FACTOR_DEVICES,
+                   help="als: where implicit's ALS runs: gpu (CUDA; an error without it), cpu, or auto "
+                        "(default: the GPU when implicit has CUDA and sees one); pmi runs on the CPU")
 
     p = add("pipeline", cmd_pipeline, "the seed's dummy chains: audio, text and fused models, and a table comparing "
                                       "them (dummy: genre classification; dummy-rec: cold-start recommendation)")
     p.add_argument("which", choices=("dummy", "dummy-rec"))
     p.add_argument("--epochs", type=_number(int, range_of(TrainingSection, "n_epochs")),
                    help="override training.n_epochs of every experiment (quick runs)")
+    p.add_argument("--devices", type=_number(int, range_of(TrainingSection, "devices")), metavar="N",
+                   help="train every model data-parallel on N devices (0 = all), as tartarus run --devices")
 
     p = add("dummy-data", cmd_dummy_data, "generate the embedded dummy dataset (DUMMY) under the data root")
     p.add_argument("--seed", type=_number(int, SEED), default=0)

@@ -23,9 +23,18 @@ class MissingInput(TartarusError, FileNotFoundError):
             is_command = str(command).startswith("tartarus ")
             msg += f" (make it with: {command})" if is_command else f" ({command})"
         super().__init__(msg)
+        self._what = what
+
+    def __reduce__(self):  # rebuilt from its own arguments (e.g. raised on a Dask worker, read here)
+        return type(self), (self.path, self.command, self._what)
 
     def __str__(self):
         return self.args[0]
+
+
+class ClusterError(TartarusError):
+    """The Dask cluster lost a task (its workers died running it too often, e.g. out of memory);
+    what finished is kept, and a rerun resumes."""
 
 
 class ConfigError(TartarusError, ValueError):

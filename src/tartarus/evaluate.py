@@ -397,6 +397,30 @@ def recommendation_scores(item_factors, user_factors, device="cpu"):
     return M.FactorScores(np.asarray(user_factors, dtype=np.float64), items, device=device)
 
 
+class UniformScores:
+    """The random baseline's scores: ``np.random.default_rng(seed).random(shape)``, computed block
+    by block (``scores(start, stop)``), so the users x items matrix never exists and a block on
+    a cluster worker gets the same numbers as here. PCG64 draws one 64-bit word per float64, so
+    row ``start`` begins ``start * n_items`` words into the stream."""
+
+    def __init__(self, seed, shape):
+        self.seed, self.shape = seed, tuple(shape)
+
+    def __call__(self, start, stop):
+        rng = np.random.Generator(np.random.PCG64(self.seed).advance(start * self.shape[1]))
+        return rng.random((stop - start, self.shape[1]))
+
+
+class PopularityScores:
+    """The popularity baseline's scores: every user gets ``popularity`` (n_items,), ``scores(start, stop)``."""
+
+    def __init__(self, popularity):
+        self.popularity = np.asarray(popularity)
+
+    def __call__(self, start, stop):
+        return np.broadcast_to(self.popularity, (stop - start, len(self.popularity)))
+
+
 def _protocols(protocol):
     """``evaluating.protocol`` / ``--protocol`` as the ordered protocols to report (first: the headline)."""
     check_choice("protocol", protocol, PROTOCOL_CHOICES)
@@ -404,7 +428,7 @@ def _protocols(protocol):
 
 
 def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0,
-                            protocol=None, device="cpu"):
+                            protocol=None, device="cpu", block_map=None):
     """Cold-start recommendation metrics of ``model_id``'s predicted item factors on ``set_``.
 
     The held-out items of ``matrix_{set}_{ds}.npz`` (items x users) are ranked for each user by
@@ -418,6 +442,9 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     device : where the model's top-k scores are computed, ``"cpu"`` (default), ``"accelerator"``
         (``keras.ops`` on the backend's device) or ``"auto"``; the metrics are the same on each
         (see :class:`M.FactorScores`).
+    block_map : None (here) or a map over blocks of users, e.g. on a Dask cluster (see
+        :func:`M.ranking_reports`; ``pipeline.evaluate_trained`` makes one for ``--scheduler``);
+        the model and both baselines are evaluated through it, with the same numbers.
     Baselines on the same users, per protocol: ``random`` (seeded uniform scores) and
     ``popularity`` (the held-out items ranked by their number of listeners in the held-out matrix
     itself: an upper bound for any non-personalised ranking, since no model can know it for new
@@ -452,16 +479,12 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     evaluated = np.flatnonzero(held | np.any(users != 0, axis=1))
     if len(evaluated) < len(users):
         relevance, users = relevance[evaluated], users[evaluated]
-    reports = M.ranking_reports(relevance, recommendation_scores(predicted, users, device), k=k,
-                                protocols=protocols)
-    rng = np.random.default_rng(seed)
-    random_scores = rng.random(relevance.shape)  # small: evaluated users x held-out items
-    popularity = np.asarray((relevance > 0).sum(axis=0)).ravel()
-    baselines = {
-        "random": M.ranking_reports(relevance, random_scores, k=k, protocols=protocols),
-        "popularity": M.ranking_reports(
-            relevance, lambda a, b: np.broadcast_to(popularity, (b - a, len(popularity))), k=k, protocols=protocols),
-    }
+    def report(scores):
+        return M.ranking_reports(relevance, scores, k=k, protocols=protocols, block_map=block_map)
+
+    reports = report(recommendation_scores(predicted, users, device))
+    baselines = {"random": report(UniformScores(seed, relevance.shape)),
+                 "popularity": report(PopularityScores(np.asarray((relevance > 0).sum(axis=0)).ravel()))}
     per_protocol = {name: {**reports[name], "baselines": {b: baselines[b][name] for b in baselines}}
                     for name in protocols}
     head = per_protocol[protocols[0]]
@@ -515,11 +538,13 @@ def check_protocol(protocol):
     return protocol
 
 
-def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, experiment=None, device="cpu"):
+def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, experiment=None, device="cpu",
+                   block_map=None):
     """Evaluate the saved predictions of a trained model on each split and write the results.
 
     Returns ``{set: results}``; a ``recommendation`` experiment is evaluated by
-    :func:`evaluate_recommendation` (``protocol``, ``device``: see there; default ``evaluating.protocol``),
+    :func:`evaluate_recommendation` (``protocol``, ``device``, ``block_map``: see there; default
+    ``evaluating.protocol``),
     every other kind by :func:`evaluate_saved`. The predictions of :func:`sets_to_predict` must be
     saved first (``tartarus predict``; ``pipeline.evaluate_trained`` predicts, then calls this).
     """
@@ -529,7 +554,7 @@ def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, e
     for set_ in sets:
         if experiment.dataset.evaluation == "recommendation":
             out[set_] = evaluate_recommendation(layout, model_id, set_, experiment, write=True, verbose=verbose,
-                                                protocol=protocol, device=device)
+                                                protocol=protocol, device=device, block_map=block_map)
             continue
         out[set_] = evaluate_saved(layout, model_id, set_, experiment, write=True, verbose=verbose)
     return out

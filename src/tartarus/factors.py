@@ -34,7 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import fileio
-from .checks import check_float, check_int, check_n_jobs
+from .checks import check_choice, check_float, check_int, check_n_jobs
+from .config.schema import FACTOR_DEVICES
 from .errors import ConfigError, DataMismatch
 from .interactions import current_import_id, load_interactions, read_factor_params
 from .layout import SETS
@@ -66,7 +67,10 @@ class AlsParams:
     regularization: L2 weight (>= 0); iterations: sweeps (>= 1); alpha: confidence of an observed
     entry per unit of count (> 0); counts: what a count becomes before ALS: ``raw``, ``log``
     (log1p) or ``binary``; n_jobs: CPU threads (-1: every core, -2: all but one; the result does
-    not depend on it); use_gpu: None means when this ``implicit`` build has CUDA.
+    not depend on it); device: where ALS runs, ``"cpu"``, ``"gpu"`` (implicit's CUDA ALS; a
+    ConfigError when this ``implicit`` build has no CUDA or sees no GPU) or ``"auto"`` (the GPU
+    when ``implicit.gpu.HAS_CUDA``, else the CPU). The GPU solver gives different (equally valid)
+    factors than the CPU one; the params JSON records the device asked for and where ALS ran.
     """
     method: ClassVar[str] = "als"
     regularization: float = 0.01
@@ -74,7 +78,7 @@ class AlsParams:
     alpha: float = 1.0
     counts: str = "raw"
     n_jobs: int = -1
-    use_gpu: bool | None = None
+    device: str = "auto"
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: store the normalised values
@@ -84,8 +88,7 @@ class AlsParams:
         if self.counts not in COUNT_TRANSFORMS:
             raise ConfigError(f"counts must be one of {', '.join(COUNT_TRANSFORMS)}, got {self.counts!r}")
         set_(self, "n_jobs", check_n_jobs("n_jobs", self.n_jobs))
-        if self.use_gpu not in (None, True, False):
-            raise ConfigError(f"use_gpu must be True, False or None (when available), got {self.use_gpu!r}")
+        set_(self, "device", check_choice("device", self.device, FACTOR_DEVICES))
 
     @property
     def uses_interactions(self):
@@ -192,18 +195,43 @@ def _implicit_threads(n_jobs):
     return 0 if n_jobs == -1 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
 
 
+def als_device(device="auto"):
+    """Where ALS runs for ``device`` (one of :data:`FACTOR_DEVICES`): ``"cpu"`` or ``"gpu"``.
+
+    ``"auto"`` is ``"gpu"`` when ``implicit.gpu.HAS_CUDA`` (implicit built with CUDA and a GPU
+    seen), else ``"cpu"``; ``"gpu"`` without it is a ConfigError.
+    """
+    import implicit.gpu
+
+    device = check_choice("device", device, FACTOR_DEVICES)
+    if device == "auto":
+        return "gpu" if implicit.gpu.HAS_CUDA else "cpu"
+    if device == "gpu" and not implicit.gpu.HAS_CUDA:
+        raise ConfigError("device='gpu' (tartarus factors --device gpu) but implicit has no GPU support here "
+                          "(implicit.gpu.HAS_CUDA is False: no CUDA build of implicit, or no GPU seen); "
+                          "use --device cpu, or auto to take the GPU only when there is one")
+    return device
+
+
+def _to_numpy(factors, dim):
+    """(n, dim) float32 numpy factors from implicit's CPU arrays or GPU ``implicit.gpu.Matrix``
+    (``.to_numpy()``), without any padding columns beyond ``dim``."""
+    if hasattr(factors, "to_numpy"):
+        factors = factors.to_numpy()
+    return np.ascontiguousarray(np.asarray(factors)[:, :dim], dtype=np.float32)
+
+
 def als_factors(user_items, dim, seed=0, regularization=0.01, iterations=15, alpha=1.0, n_jobs=-1,
-                use_gpu=None):
+                device="auto"):
     """Implicit-feedback ALS (``implicit``) of a users x items CSR matrix of confidences.
 
     Returns ``(user_factors, item_factors)``, float32 ``(n_users, dim)`` and ``(n_items, dim)``.
     The observed entries' confidence is ``alpha * value``. Factors start from ``seed``; the CPU
     solver updates each row independently and BLAS runs on one thread, so the result does not
-    depend on ``n_jobs`` (the threads: -1 every core, -2 all but one). ``use_gpu``: None means
-    ``implicit.gpu.HAS_CUDA``.
+    depend on ``n_jobs`` (the threads: -1 every core, -2 all but one; unused on the GPU).
+    device : ``"auto"``, ``"cpu"`` or ``"gpu"``, see :func:`als_device`.
     """
     import implicit.als
-    import implicit.gpu
     from threadpoolctl import threadpool_limits
 
     dim = check_int("dim", dim)
@@ -211,21 +239,14 @@ def als_factors(user_items, dim, seed=0, regularization=0.01, iterations=15, alp
     n_jobs = check_n_jobs("n_jobs", n_jobs)
     regularization = check_float("regularization", regularization, allow_zero=True)
     alpha = check_float("alpha", alpha)
-    if use_gpu is None:
-        use_gpu = bool(implicit.gpu.HAS_CUDA)
-    if use_gpu and not implicit.gpu.HAS_CUDA:
-        raise ConfigError("use_gpu=True but this implicit build has no CUDA support")
+    use_gpu = als_device(device) == "gpu"
     user_items = sp.csr_matrix(user_items, dtype=np.float32)
     with threadpool_limits(1, "blas"):
         model = implicit.als.AlternatingLeastSquares(
             factors=dim, regularization=regularization, alpha=alpha, iterations=iterations,
-            random_state=int(seed), use_gpu=bool(use_gpu), num_threads=_implicit_threads(n_jobs))
+            random_state=int(seed), use_gpu=use_gpu, num_threads=_implicit_threads(n_jobs))
         model.fit(user_items, show_progress=False)
-    if use_gpu:
-        model = model.to_cpu()
-    users = np.ascontiguousarray(model.user_factors[:, :dim], dtype=np.float32)
-    items = np.ascontiguousarray(model.item_factors[:, :dim], dtype=np.float32)
-    return users, items
+    return _to_numpy(model.user_factors, dim), _to_numpy(model.item_factors, dim)
 
 
 def cooccurrence(user_items):
@@ -321,6 +342,8 @@ def check_factor_run(params, dim, seed, fact=None):
                           f"got {params!r}")
     dim = check_int("dim", dim)
     seed = check_int("seed", seed, minimum=0)
+    if isinstance(params, AlsParams):
+        als_device(params.device)  # a GPU asked for where there is none
     if fact is not None and (not isinstance(fact, str) or not fact.isidentifier()):
         raise ConfigError(f"fact must be a name of letters, digits and underscores, got {fact!r}")
     return params, dim, seed, fact or params.method
@@ -372,9 +395,11 @@ def factorize(layout, ds, params="als", dim=200, seed=0, split=None, targets_all
         fit = fit[fit_users]
         if fit.nnz == 0:
             raise DataMismatch(f"no interactions with the {' / '.join(sets)} items of {ds} to factorise")
+        ran_on = None
         if method == "als":
+            ran_on = als_device(params.device)  # "auto" resolved once: the fit and the record agree
             uf, itf = als_factors(_transform_counts(fit, params.counts), dim, seed, params.regularization,
-                                  params.iterations, params.alpha, params.n_jobs, params.use_gpu)
+                                  params.iterations, params.alpha, params.n_jobs, ran_on)
         else:
             uf, itf = pmi_factors(fit, dim, seed, params.n_iter, params.n_oversamples)
         user_factors = np.zeros((len(split.user_ids), dim), np.float32)
@@ -398,6 +423,8 @@ def factorize(layout, ds, params="als", dim=200, seed=0, split=None, targets_all
                  "random_split": split.random,
                  "user_factors": "fitted" if method == "als" else "mean of the factors of the user's fitted items",
                  "user_factors_saw_test_items": targets_all_items}
+        if ran_on is not None:
+            extra["als_device"] = ran_on
 
     for set_, y in item_factors.items():
         report.files[f"y_{set_}"] = layout.y(set_, fact, dim, ds)
@@ -467,6 +494,11 @@ def factors_command(layout, ds, params):
     if "num_threads" in given:  # params files from before n_jobs: 0 was every core
         threads = given.pop("num_threads")
         given["n_jobs"] = threads if isinstance(threads, int) and threads > 0 else -1
+    if "use_gpu" in given:  # params files from before device: None was auto
+        given.setdefault("device", {True: "gpu", False: "cpu"}.get(given.pop("use_gpu"), "auto"))
+    if given.get("device", "auto") != "auto":
+        args += ["--device", given.pop("device")]
+    given.pop("device", None)
     defaults = _PARAMS[method]().get_config() if method in _PARAMS else {}
     if params.get("fact") not in (None, method):
         given["fact"] = params["fact"]

@@ -392,11 +392,46 @@ def read_lines(path, command=None):
 @contextlib.contextmanager
 def open_hdf5(path, what="an HDF5 file"):
     """``h5py.File(path, "r")``, with an empty, truncated or corrupt file (or one without the
-    datasets the block reads) reported as one DataMismatch naming ``path`` (see :func:`reading`)."""
+    datasets the block reads) reported as one DataMismatch naming ``path`` (see :func:`reading`).
+
+    A virtual dataset at the top of the file (a patches file written on a Dask cluster, over its
+    shards) whose source file is gone is a MissingInput naming that file: HDF5 itself would read
+    its rows as the fill value, without an error.
+    """
     import h5py  # not at import: most commands never read HDF5
     with reading(path, what):
         with h5py.File(path, "r") as f:
+            for name, node in f.items():
+                if isinstance(node, h5py.Dataset) and node.is_virtual:
+                    gone = missing_virtual_sources(node, path)
+                    if gone:
+                        raise MissingInput(gone[0], f"the dataset {name!r} of {path} reads it; write {path} "
+                                                    f"again (its shards are written with it)",
+                                           what=f"source of a virtual dataset ({len(gone)} missing)")
             yield f
+
+
+def missing_virtual_sources(dataset, path):
+    """The source files of the virtual h5py ``dataset`` (in the file ``path``) that cannot be found.
+
+    Relative source names are looked up as HDF5 does: under ``$HDF5_VDS_PREFIX`` if set, then
+    beside ``path``, then in the working folder. [] for a dataset that is not virtual.
+    """
+    if not dataset.is_virtual:
+        return []
+    names = sorted({source.file_name for source in dataset.virtual_sources()})
+    folder = str(Path(path).parent)
+    prefixes = [p.replace("${ORIGIN}", folder) for p in os.environ.get("HDF5_VDS_PREFIX", "").split(os.pathsep) if p]
+    gone = []
+    for name in names:
+        if name == ".":  # the file itself
+            continue
+        real = name.replace("%%", "%")
+        places = [real] if os.path.isabs(real) else [os.path.join(p, real) for p in prefixes] + [
+            os.path.join(folder, real), real]
+        if not any(os.path.isfile(place) for place in places):
+            gone.append(real)
+    return gone
 
 
 def read_items_index(path, command=None):

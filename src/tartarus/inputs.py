@@ -184,13 +184,45 @@ class ShuffledBatches(keras.utils.PyDataset):
         self.order = np.arange(n_rows)
         if shuffle:
             self.rng.shuffle(self.order)
+        # data-parallel training (split_batches): every batch a multiple of `multiple` rows, and this
+        # process's share (part[0] of part[1]) of each global batch
+        self.multiple = 1
+        self.part = (0, 1)
+
+    def split_batches(self, n_devices, process_index=0, n_processes=1):
+        """Shape the batches for data-parallel training over ``n_devices`` devices in all.
+
+        Every batch then holds a multiple of ``n_devices`` rows, so that each device takes an equal
+        share: ``batch_size`` must be one (ValueError otherwise; training checks it first), and the
+        last batch of an epoch drops its rows beyond a multiple of ``n_devices`` (fewer than
+        ``n_devices`` rows: the last ones of the epoch's order, so other rows each epoch when
+        shuffled). With ``n_processes`` > 1 (multi-host) each process yields only its contiguous
+        share, ``process_index`` of ``n_processes``, of every global batch (all processes draw the
+        same order from the same seed), so no host reads another's rows. ``n_devices = 1`` changes
+        nothing.
+        """
+        if self.batch_size % n_devices or n_devices % n_processes:
+            raise ValueError(f"batches of {self.batch_size} rows do not split over {n_devices} devices "
+                             f"in {n_processes} process(es)")
+        self.multiple, self.part = int(n_devices), (int(process_index), int(n_processes))
+        return self
+
+    @property
+    def n_used(self):
+        """Rows an epoch feeds: all of them, less the remainder that :meth:`split_batches` drops."""
+        return len(self.order) // self.multiple * self.multiple
 
     def __len__(self):
-        return math.ceil(len(self.order) / self.batch_size)
+        return math.ceil(self.n_used / self.batch_size)
 
     def batch_rows(self, i):
         """Rows of batch ``i``, ascending (what an HDF5 read and a CSR slice want)."""
-        return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        rows = self.order[i * self.batch_size:min((i + 1) * self.batch_size, self.n_used)]
+        index, count = self.part
+        if count > 1:
+            share = len(rows) // count
+            rows = rows[index * share:(index + 1) * share]
+        return np.sort(rows)
 
     def on_epoch_end(self):
         if self.shuffle and not self.epoch_seeded:

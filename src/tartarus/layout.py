@@ -10,6 +10,7 @@ The names follow the original Tartarus layout so that its published datasets wor
     splits/genre_labels_{ds}.tsv
     spectrograms/{ds}/                  one .npy a decoded item, params.json, errors.tsv
     patches/patches_{set}_{ds}_{n}x{s}.hdf5  spectrogram patches, or vector features (N, D) (AcousticBrainz)
+    patches/patches_{set}_{ds}_{n}x{s}.shards/shard_{k}.hdf5  its shards, when written on a Dask cluster
     train_data/X_{set}_{suffix}_{ds}.npy|.npz (+ items_index_{set}_{suffix}_{ds}.tsv)
     train_data/vocabulary_{suffix}_{ds}.tsv  params_{suffix}_{ds}.json  embedding_weights_{suffix}_{ds}.npy
     splits/params_{fact}_{dim}_{ds}.json  how computed targets (d2v, als, pmi) were made
@@ -211,6 +212,16 @@ class DataLayout:
         """HDF5 ``features`` and ``index`` of one split: spectrogram patches, or one vector a row
         (the seed's AcousticBrainz ``patches_{set}_allmusic_1x1.hdf5``, read without META_SUFFIX)."""
         return self.patches_dir / f"patches_{set_}_{ds}_{npatches}x{_fmt_seconds(seconds)}.hdf5"
+
+    def patch_shards_dir(self, set_, ds, npatches, seconds):
+        """The shards of a patches file written on a Dask cluster, beside it:
+        ``patches/patches_{set}_{ds}_{n}x{s}.shards/`` (the file is then a virtual dataset over them)."""
+        path = self.patches(set_, ds, npatches, seconds)
+        return path.with_name(path.stem + ".shards")
+
+    def patch_shard(self, set_, ds, npatches, seconds, k):
+        """Shard ``k`` (0, 1, ...) of a patches file: ``{patch_shards_dir}/shard_{k:05d}.hdf5``."""
+        return self.patch_shards_dir(set_, ds, npatches, seconds) / f"shard_{int(k):05d}.hdf5"
 
     # models
     def model_dir(self, model_id):

@@ -16,6 +16,13 @@ ascending column index** (a stable sort of ``-score``). The top ``k`` is found w
 candidates with the lowest indices), and only those ``k`` are sorted, so a row costs
 ``O(c + k log k)``. Rows are processed in chunks so memory stays bounded for many users.
 A ``k`` larger than the number of candidates is clipped to it.
+
+Chunks and blocks
+-----------------
+:func:`ranking_reports` computes per-user values chunk by chunk (:func:`ranking_rows`) and sums
+them in fixed groups of users (:class:`RankingTotals`), so its numbers are the same bit for bit
+whatever the chunk size, and whether the users are ranked here or in blocks elsewhere, e.g. on a
+Dask cluster's workers (its ``block_map``; this module imports no Dask).
 """
 
 from __future__ import annotations
@@ -319,8 +326,9 @@ def _top_k_ties(scores, k):
     return np.take_along_axis(cols, order, axis=1)
 
 
-def _row_chunks(relevance, scores, chunk_rows=None, dense=True):
-    """Yield ``(start, stop, rel, sco)`` chunks of rows; validates shapes once.
+def _row_chunks(relevance, scores, chunk_rows=None, dense=True, offset=0):
+    """Yield ``(start, stop, rel, sco)`` chunks of rows; validates shapes once. ``offset``: the
+    position of the first row among all rows (a block of them), for the messages.
 
     ``rel`` is a dense float array, or with ``dense=False`` and sparse relevance a CSR chunk
     (cheaper: only the top k of each row is looked up in it).
@@ -361,7 +369,7 @@ def _row_chunks(relevance, scores, chunk_rows=None, dense=True):
         if np.isnan(np.add.reduce(sco, axis=None)):  # one cheap pass; locate only when needed
             if np.isnan(sco).any():
                 r, j = np.argwhere(np.isnan(sco))[0]
-                raise DataMismatch(f"scores: NaN at row {start + int(r)}, column {int(j)}")
+                raise DataMismatch(f"scores: NaN at row {offset + start + int(r)}, column {int(j)}")
         if not sp.issparse(rel):
             rel = _as_array(rel, "relevance").astype(np.float64, copy=False)
         yield start, stop, rel, sco
@@ -384,7 +392,8 @@ class FactorScores:
 
     def __init__(self, users, items, device="cpu"):
         self.device = resolve_score_device(device)
-        self._items_on_device = None  # (f, c) float32 tensor, made on first use
+        # {"items": (f, c) float32 tensor}, made on first use, shared with with_users' copies
+        self._on_device = {}
         self.users = np.ascontiguousarray(users, dtype=np.float64)
         self.items = np.ascontiguousarray(items, dtype=np.float64)
         if self.users.ndim != 2 or self.items.ndim != 2 or self.users.shape[1] != self.items.shape[1]:
@@ -404,6 +413,31 @@ class FactorScores:
 
     def __call__(self, start, stop):
         return self.users[start:stop] @ self.items.T
+
+    def with_users(self, users):
+        """The scores of other users (n', f) against the same items, sharing the item arrays and
+        their error bound (so each user's metrics do not depend on who else is scored)."""
+        users = np.ascontiguousarray(users, dtype=np.float64)
+        if users.ndim != 2 or users.shape[1] != self.items.shape[1]:
+            raise DataMismatch(f"factor scores: expected users (n, {self.items.shape[1]}), got {users.shape}")
+        if not np.isfinite(users).all():
+            raise DataMismatch("factor scores: users has NaN or infinite values")
+        other = object.__new__(FactorScores)
+        other.__dict__.update(self.__dict__)
+        other.users, other.users32 = users, users.astype(np.float32)
+        other.shape = (len(users), len(self.items))
+        return other
+
+    def __getstate__(self):
+        # sent to a worker: no device tensor, and the float32 copies are remade there (smaller)
+        state = dict(self.__dict__)
+        state.update(_on_device={}, users32=None, items32=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.users32 = self.users.astype(np.float32)
+        self.items32 = self.items.astype(np.float32)
 
     def bound(self, start, stop):
         """Per-user bound on the float32 score error, (stop - start,) float64."""
@@ -494,9 +528,9 @@ def _keras_candidates(scores, start, stop, k, delta2):
 
     r, c = stop - start, scores.shape[1]
     with _full_float32_matmul():
-        if scores._items_on_device is None:
-            scores._items_on_device = ops.convert_to_tensor(scores.items32.T)  # (f, c), once
-        s32 = ops.matmul(ops.convert_to_tensor(scores.users32[start:stop]), scores._items_on_device)
+        if "items" not in scores._on_device:  # once per items (a worker's blocks share it)
+            scores._on_device["items"] = ops.convert_to_tensor(scores.items32.T)  # (f, c)
+        s32 = ops.matmul(ops.convert_to_tensor(scores.users32[start:stop]), scores._on_device["items"])
     found_rows, found_cols, found_vals = [], [], []
     todo = np.arange(r)
     m = min(c, max(2 * k, k + 64))
@@ -715,8 +749,213 @@ def _seed_ndcg(gains, cut, depth, discount):
     return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
 
 
+def _cutoffs(k, cuts):
+    """(sorted cut-offs including k, the seed's nDCG depth) of :func:`ranking_reports`."""
+    cutoffs = sorted({int(c) for c in cuts if int(c) > 0} | {int(k)})
+    return cutoffs, max((int(c) for c in cuts), default=int(k))
+
+
+@dataclass
+class RankingRows:
+    """The ranking values of users ``start:stop`` (a chunk or a block of them), before averaging.
+
+    values : (stop - start, 3 + 2 n_cut) float64 per user: AP@k, our nDCG at each cut-off, the
+        seed's nDCG at each cut-off (0 without the seed protocol), ROC-AUC and PR-AUC (0 where a
+        user has no relevant or no irrelevant item); every value is 0 for a user without a
+        relevant item. found : (n_cut,) int64, relevant items in the top cut, summed over the users.
+    n_relevant : users with a relevant item; n_auc : users with both relevant and irrelevant items.
+    recommended : (n_protocols, n_cut, n_items) bool, the items in some counted user's top cut.
+    Per-user values, not sums, so that :class:`RankingTotals` adds them up the same way however
+    the users were split into chunks or blocks.
+    """
+    start: int
+    stop: int
+    values: np.ndarray
+    found: np.ndarray
+    n_relevant: int
+    n_auc: int
+    recommended: np.ndarray
+
+    @classmethod
+    def concatenate(cls, parts):
+        """One RankingRows of consecutive parts (in user order)."""
+        for a, b in zip(parts, parts[1:]):
+            if a.stop != b.start:
+                raise ValueError(f"RankingRows: rows {a.start}:{a.stop} then {b.start}:{b.stop}, expected consecutive")
+        recommended = parts[0].recommended.copy()
+        for part in parts[1:]:
+            recommended |= part.recommended
+        return cls(parts[0].start, parts[-1].stop, np.concatenate([p.values for p in parts]),
+                   np.sum([p.found for p in parts], axis=0), sum(p.n_relevant for p in parts),
+                   sum(p.n_auc for p in parts), recommended)
+
+
+class RankingTotals:
+    """Sums of :class:`RankingRows` added in user order, and the reports they make.
+
+    The per-user values are summed in fixed groups of :attr:`GROUP` users counted from user 0,
+    and the group sums added in order, so the totals (and so every metric) are the same bit for
+    bit whether the rows came in chunks of one size or another, locally or from a cluster's
+    blocks. Memory: one group of values and the (n_protocols, n_cut, n_items) ADiv masks.
+    """
+
+    GROUP = 4096
+
+    def __init__(self, n_items, k=MAP_K, cuts=RANK_CUTS, protocols=("tartarus",), with_auc=True):
+        for name in protocols:
+            if name not in PROTOCOLS:
+                raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {name!r}")
+        self.k, self.protocols, self.with_auc = int(k), tuple(protocols), with_auc
+        self.cutoffs, self.seed_depth = _cutoffs(k, cuts)
+        n_cut = len(self.cutoffs)
+        self.sums = np.zeros(3 + 2 * n_cut)
+        self.found = np.zeros(n_cut, dtype=np.int64)
+        self.recommended = np.zeros((len(self.protocols), n_cut, int(n_items)), dtype=bool)
+        self.n_rows = self.n_relevant = self.n_auc = 0
+        self._pending = []  # values of the users since the last whole group
+
+    def add(self, rows):
+        """Add the next users' :class:`RankingRows` (``rows.start`` must be where the last ended)."""
+        self.add_counts(rows)
+        self.add_values(rows.start, rows.values)
+
+    def add_counts(self, rows):
+        """Add what does not depend on the order (integer counts, the ADiv items) of any rows."""
+        self.found += rows.found
+        self.n_relevant += rows.n_relevant
+        self.n_auc += rows.n_auc
+        self.recommended |= rows.recommended
+
+    def add_values(self, start, values):
+        """Add the per-user values of the next users, ``start`` to ``start + len(values)``."""
+        if start != self.n_rows:
+            raise ValueError(f"RankingTotals: got users from {start}, expected the next from {self.n_rows}")
+        self.n_rows = start + len(values)
+        self._pending.append(values)
+        if sum(len(v) for v in self._pending) >= self.GROUP:
+            pending = np.concatenate(self._pending)
+            whole = len(pending) - len(pending) % self.GROUP
+            for g in range(0, whole, self.GROUP):
+                self.sums += np.add.reduce(pending[g:g + self.GROUP], axis=0)
+            self._pending = [pending[whole:]]
+
+    def reports(self):
+        """``{protocol: report}`` as :func:`ranking_reports` returns it."""
+        sums = self.sums.copy()
+        if self._pending:  # the last, partial group: one reduction, as if it were whole
+            sums += np.add.reduce(np.concatenate(self._pending), axis=0)
+        n_cut = len(self.cutoffs)
+        c = self.recommended.shape[-1]
+        kk = min(max(self.cutoffs), c)
+        out = {}
+        for p, name in enumerate(self.protocols):
+            n = self.n_relevant if name == "tartarus" else self.n_rows
+            if n == 0:
+                raise DataMismatch("relevance: no user has a relevant item: nothing to evaluate"
+                                   if name == "tartarus" else "relevance: no user to evaluate")
+            ndcg = sums[1:1 + n_cut] if name == "tartarus" else sums[1 + n_cut:1 + 2 * n_cut]
+            at = {}
+            for i, cut in enumerate(self.cutoffs):
+                # ours divides by the items it could show (min(cut, n_items)), the seed's by the cut
+                denom = min(cut, kk) if name == "tartarus" else cut
+                at[str(cut)] = {"precision": float(self.found[i] / denom / n), "ndcg": float(ndcg[i] / n),
+                                "adiv": float(self.recommended[p, i].mean())}
+            rep = {"protocol": name, "map_at_k": float(sums[0] / n), **at[str(self.k)], "at": at}
+            if self.with_auc:
+                rep["roc_auc"] = float(sums[-2] / self.n_auc) if self.n_auc else float("nan")
+                rep["pr_auc"] = float(sums[-1] / self.n_auc) if self.n_auc else float("nan")
+            rep["n_users"] = n
+            rep["k"] = self.k
+            out[name] = rep
+        return out
+
+
+def ranking_rows(relevance, scores, k=MAP_K, cuts=RANK_CUTS, protocols=("tartarus",), chunk_rows=None,
+                 with_auc=True, offset=0):
+    """Yield the :class:`RankingRows` of each chunk of users; arguments as in :func:`ranking_reports`.
+
+    offset : added to the users' positions (``start``, ``stop``): where ``relevance``'s first row
+        is among all users, for a block of them.
+    """
+    cutoffs, seed_depth = _cutoffs(k, cuts)
+    depth = max(cutoffs)
+    n_cut, n_items = len(cutoffs), _shape(relevance)[-1]
+    seed = "seed" in protocols
+    ranks = np.arange(1, depth + 1)
+    discount = 1.0 / np.log2(ranks + 1)
+
+    def add_top(out, rows, top, gains, n_rel):  # everything but the AUCs, from the top of ``rows``
+        values, found, recommended = out
+        kk = top.shape[1]
+        hits = gains > 0
+        has = n_rel > 0
+        km = min(int(k), kk)
+        ap = (np.cumsum(hits[:, :km], axis=1) / ranks[:km] * hits[:, :km]).sum(axis=1)
+        values[rows, 0] = np.divide(ap, np.minimum(n_rel, k), out=np.zeros_like(ap), where=has)
+        hit_count = np.cumsum(hits, axis=1)
+        dcg = np.cumsum(hits * discount[:kk], axis=1)
+        ideal_dcg = np.cumsum(discount[:kk])
+        for i, cut in enumerate(cutoffs):
+            cc = min(cut, kk)
+            found[i] += int(hit_count[:, cc - 1].sum())
+            ideal = ideal_dcg[np.maximum(np.minimum(n_rel, cc), 1) - 1]
+            values[rows, 1 + i] = np.where(has, dcg[:, cc - 1] / ideal, 0.0)
+            for p, name in enumerate(protocols):
+                counted = top[has, :cc] if name == "tartarus" else top[:, :cc]
+                recommended[p, i, counted.ravel()] = True
+            if seed:
+                values[rows, 1 + n_cut + i] = _seed_ndcg(gains, cc, max(cut, seed_depth), discount[:kk])
+
+    # the top k from the exact float32 path; the AUCs need every score in float64, so on the CPU
+    # they take the top k from those scores too, while on an accelerator the top k still come from it
+    fast = isinstance(scores, FactorScores) and (not with_auc or scores.device == "accelerator")
+    tops = _hit_chunks(relevance, scores, depth, chunk_rows, cuts=cutoffs) if fast else None
+    fulls = _row_chunks(relevance, scores, chunk_rows, offset=offset) if with_auc or not fast else None
+    start = 0
+    while True:
+        if fast:
+            chunk = next(tops, None)
+            if chunk is None:
+                return
+            rel_top, top, gains = chunk
+            n_rel = relevant_counts(rel_top)
+        if fulls is not None:
+            chunk = next(fulls, None)
+            if chunk is None:
+                return
+            _, _, rel, sco = chunk
+            n_rel = (rel > 0).sum(axis=1)
+        r = len(n_rel)
+        out = (np.zeros((r, 3 + 2 * n_cut)), np.zeros(n_cut, dtype=np.int64),
+               np.zeros((len(protocols), n_cut, n_items), dtype=bool))
+        has = n_rel > 0
+        n_auc = 0
+        if fast:
+            add_top(out, slice(None), top, gains, n_rel)
+        if fulls is not None:
+            # only users with a relevant item matter to ours alone: rank those alone
+            rows = np.arange(r) if seed else np.flatnonzero(has)
+            if len(rows) and not fast:
+                top = top_k(sco[rows], depth)
+                add_top(out, rows, top, np.take_along_axis(rel[rows], top, axis=1), n_rel[rows])
+            both = has & (n_rel < rel.shape[1])
+            if with_auc and both.any():
+                from scipy.stats import rankdata
+                r_, s, p = rel[both] > 0, sco[both], n_rel[both]
+                rank = rankdata(s, axis=1)  # ascending, ties averaged
+                neg = r_.shape[1] - p
+                out[0][both, -2] = ((rank * r_).sum(axis=1) - p * (p + 1) / 2) / (p * neg)
+                order = np.argsort(-s, axis=1, kind="stable")
+                ranked = np.take_along_axis(r_, order, axis=1)
+                prec = np.cumsum(ranked, axis=1) / np.arange(1, r_.shape[1] + 1)
+                out[0][both, -1] = (prec * ranked).sum(axis=1) / p
+                n_auc = int(both.sum())
+        yield RankingRows(offset + start, offset + start + r, out[0], out[1], int(has.sum()), n_auc, out[2])
+        start += r
+
+
 def ranking_reports(relevance, scores, k=MAP_K, cuts=RANK_CUTS, protocols=("tartarus",), chunk_rows=None,
-                    with_auc=True):
+                    with_auc=True, block_map=None, block_rows=None):
     """All ranking metrics of a recommendation run, under one or both protocols, in one pass.
 
     relevance : (n_users, n_items) dense or sparse; > 0 is relevant, and the value itself is the
@@ -736,104 +975,100 @@ def ranking_reports(relevance, scores, k=MAP_K, cuts=RANK_CUTS, protocols=("tart
             (as the seed's ``eval.py``); P@k divides by ``k``; nDCG is the seed's: gains are the
             relevance values and the ideal sorts the gains of the model's own top ``max(cut,
             max(cuts))`` (its top 5 for @1, @3, @5); ADiv over every row's top k.
+    block_map : None (here, chunk by chunk) or ``block_map(fn, blocks, *shared)`` yielding
+        ``fn(block, *shared)`` for every block in any order, e.g. ``functools.partial(
+        scheduler.map_unordered, client)`` for a Dask cluster: the users are then sent out in blocks
+        of ``block_rows`` (default: about :data:`BLOCK_ELEMENTS` scores each) with their relevance
+        rows (and their factors, for a FactorScores, whose items go out once), each block comes back
+        as per-user values (:class:`RankingRows`, small) and they are added up in user order: the
+        same numbers, bit for bit, as here (see :class:`RankingTotals`).
     ``roc_auc`` (Mann-Whitney, average ranks for ties) and ``pr_auc`` (average precision over the
     full ranking, ties by column index) are per user, averaged over users that have both relevant
     and irrelevant items, in both protocols (the seed's macro average over users with a held-out
     item is the same). ``n_users`` is the number of users counted. Returns ``{protocol: report}``.
     """
-    for name in protocols:
-        if name not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {name!r}")
-    cutoffs = sorted({int(c) for c in cuts if int(c) > 0} | {int(k)})
-    seed_depth = max((int(c) for c in cuts), default=int(k))
-    depth = max(cutoffs)
-    n_items = _shape(relevance)[-1]
-    sums = {name: {"map_at_k": 0.0, "precision": np.zeros(len(cutoffs)), "ndcg": np.zeros(len(cutoffs)),
-                   "roc_auc": 0.0, "pr_auc": 0.0} for name in protocols}
-    recommended = {name: np.zeros((len(cutoffs), n_items), dtype=bool) for name in protocols}
-    counted = dict.fromkeys(protocols, 0)
-    n_auc = 0
-    seed = "seed" in protocols
+    totals = RankingTotals(_shape(relevance)[-1], k, cuts, protocols, with_auc)
+    if block_map is None:
+        for rows in ranking_rows(relevance, scores, k, cuts, protocols, chunk_rows, with_auc):
+            totals.add(rows)
+    else:
+        _add_blocks(totals, block_map, relevance, scores, block_rows, (k, cuts, protocols, chunk_rows, with_auc))
+    return totals.reports()
 
-    def add_top(top, gains, n_rel):  # everything but the AUCs, from the top of each row
-        kk = top.shape[1]
-        hits = gains > 0
-        has = n_rel > 0
-        ranks = np.arange(1, kk + 1)
-        km = min(int(k), kk)
-        ap = (np.cumsum(hits[:, :km], axis=1) / ranks[:km] * hits[:, :km]).sum(axis=1)
-        ap = np.divide(ap, np.minimum(n_rel, k), out=np.zeros_like(ap), where=has)
-        found = np.cumsum(hits, axis=1)
-        discount = 1.0 / np.log2(ranks + 1)
-        dcg = np.cumsum(hits * discount, axis=1)
-        for name in protocols:
-            rows = has if name == "tartarus" else slice(None)
-            sums[name]["map_at_k"] += ap[rows].sum()
-            counted[name] += int(has.sum()) if name == "tartarus" else len(top)
-        for i, cut in enumerate(cutoffs):
-            cc = min(cut, kk)
-            if "tartarus" in protocols:
-                sums["tartarus"]["precision"][i] += found[has, cc - 1].sum() / cc
-                ideal = np.cumsum(discount)[np.minimum(n_rel[has], cc) - 1]
-                sums["tartarus"]["ndcg"][i] += (dcg[has, cc - 1] / ideal).sum()
-                recommended["tartarus"][i, top[has, :cc].ravel()] = True
-            if seed:
-                sums["seed"]["precision"][i] += found[:, cc - 1].sum() / cut
-                sums["seed"]["ndcg"][i] += _seed_ndcg(gains, cc, max(cut, seed_depth), discount).sum()
-                recommended["seed"][i, top[:, :cc].ravel()] = True
 
-    # the top k from the exact float32 path; the AUCs need every score in float64, so on the CPU
-    # they take the top k from those scores too, while on an accelerator the top k still come from it
-    fast = isinstance(scores, FactorScores) and (not with_auc or scores.device == "accelerator")
-    if fast:
-        for rel, top, gains in _hit_chunks(relevance, scores, depth, chunk_rows, cuts=cutoffs):
-            n_rel = relevant_counts(rel)
-            if seed or n_rel.any():
-                add_top(top, gains, n_rel)
-    for _, _, rel, sco in (_row_chunks(relevance, scores, chunk_rows) if with_auc or not fast else ()):
-        n_rel = (rel > 0).sum(axis=1)
-        if not seed:  # only users with a relevant item matter: rank those alone
-            keep = n_rel > 0
-            rel, sco, n_rel = rel[keep], sco[keep], n_rel[keep]
-            if not len(rel):
-                continue
-        if not fast:
-            top = top_k(sco, depth)
-            add_top(top, np.take_along_axis(rel, top, axis=1), n_rel)
-        if with_auc:
-            both = (n_rel > 0) & (n_rel < rel.shape[1])
-            if both.any():
-                r, s, p = rel[both] > 0, sco[both], n_rel[both]
-                from scipy.stats import rankdata
-                rank = rankdata(s, axis=1)  # ascending, ties averaged
-                neg = r.shape[1] - p
-                auc = (((rank * r).sum(axis=1) - p * (p + 1) / 2) / (p * neg)).sum()
-                order = np.argsort(-s, axis=1, kind="stable")
-                ranked = np.take_along_axis(r, order, axis=1)
-                prec = np.cumsum(ranked, axis=1) / np.arange(1, r.shape[1] + 1)
-                ap_full = ((prec * ranked).sum(axis=1) / p).sum()
-                for name in protocols:
-                    sums[name]["roc_auc"] += auc
-                    sums[name]["pr_auc"] += ap_full
-                n_auc += len(r)
-    out = {}
-    for name in protocols:
-        n = counted[name]
-        if n == 0:
-            raise DataMismatch("relevance: no user has a relevant item: nothing to evaluate" if name == "tartarus"
-                               else "relevance: no user to evaluate")
-        at = {str(cut): {"precision": float(sums[name]["precision"][i] / n),
-                         "ndcg": float(sums[name]["ndcg"][i] / n),
-                         "adiv": float(recommended[name][i].mean())}
-              for i, cut in enumerate(cutoffs)}
-        rep = {"protocol": name, "map_at_k": float(sums[name]["map_at_k"] / n), **at[str(int(k))], "at": at}
-        if with_auc:
-            rep["roc_auc"] = float(sums[name]["roc_auc"] / n_auc) if n_auc else float("nan")
-            rep["pr_auc"] = float(sums[name]["pr_auc"] / n_auc) if n_auc else float("nan")
-        rep["n_users"] = n
-        rep["k"] = int(k)
-        out[name] = rep
-    return out
+# scores in one block of users sent to a worker (float64): 32M = 256 MB dense, a few seconds of work
+BLOCK_ELEMENTS = 1 << 25
+
+
+class _ScoreRows:
+    """``scores(start, stop)`` of a callable, for a block of users starting at ``offset``."""
+
+    def __init__(self, scores, offset):
+        self.scores, self.offset = scores, offset
+
+    def __call__(self, start, stop):
+        return self.scores(self.offset + start, self.offset + stop)
+
+
+class _BlockContext:
+    """What every block of one :func:`ranking_reports` call shares (sent to each worker once):
+    ``items`` (a FactorScores without users, or None) and the metric options."""
+
+    def __init__(self, items, options):
+        self.items, self.options = items, options
+
+
+def _ranking_block(block, context):
+    """Worker side of :func:`ranking_reports` with ``block_map``: the RankingRows of one block.
+
+    block : (start, relevance rows, score rows): the score rows are the users' factors when the
+    context has items (see :meth:`FactorScores.with_users`), else an array or a
+    ``scores(start, stop)`` callable of the block's own rows."""
+    start, relevance, scores = block
+    if context.items is not None:
+        scores = context.items.with_users(scores)
+    return RankingRows.concatenate(list(ranking_rows(relevance, scores, *context.options, offset=start)))
+
+
+def _add_blocks(totals, block_map, relevance, scores, block_rows, options):
+    """Add the RankingRows of every block of users, computed by ``block_map``, to ``totals``: the
+    counts as each block comes, the per-user values in user order (a block that comes early keeps
+    only those, (users, 3 + 2 n_cut) floats, until the blocks before it are in)."""
+    rel_shape = relevance.shape if sp.issparse(relevance) else np.shape(relevance)
+    if len(rel_shape) != 2:
+        raise DataMismatch(f"relevance: expected shape (n_queries, n_candidates), got {tuple(rel_shape)}")
+    n, c = rel_shape
+    if n == 0:
+        raise DataMismatch("relevance has no rows: expected at least one query")
+    is_factors = isinstance(scores, FactorScores)
+    if not callable(scores) or is_factors:
+        score_shape = scores.shape if is_factors or sp.issparse(scores) else np.shape(scores)
+        if tuple(score_shape) != tuple(rel_shape):
+            raise DataMismatch(f"relevance has shape {tuple(rel_shape)} but scores has shape {tuple(score_shape)}: "
+                               f"expected both (n_queries, n_candidates)")
+    step = int(block_rows) if block_rows else max(1, BLOCK_ELEMENTS // max(1, c))
+    rel_src = relevance.tocsr() if sp.issparse(relevance) else np.asarray(relevance)
+
+    def blocks():
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            if is_factors:
+                rows = scores.users[start:stop]
+            elif callable(scores):
+                rows = _ScoreRows(scores, start)
+            else:
+                rows = scores[start:stop]
+            yield start, rel_src[start:stop], rows
+
+    context = _BlockContext(scores.with_users(scores.users[:0]) if is_factors else None, options)
+    waiting = {}
+    for rows in block_map(_ranking_block, blocks(), context):
+        totals.add_counts(rows)
+        waiting[rows.start] = rows.values
+        while totals.n_rows in waiting:
+            totals.add_values(totals.n_rows, waiting.pop(totals.n_rows))
+    if totals.n_rows != n:  # pragma: no cover - a block_map that lost blocks
+        raise DataMismatch(f"block_map returned users up to {totals.n_rows} of {n}")
 
 
 def ranking_report(relevance, scores, k=MAP_K, chunk_rows=None, with_auc=True, cuts=RANK_CUTS,

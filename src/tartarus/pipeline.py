@@ -29,6 +29,9 @@ and, for cold-start recommendation (``tartarus pipeline dummy-rec``)::
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from functools import partial
+
 from .fileio import read_items_index, write_tsv
 from .layout import SETS, DataLayout
 from .store import has_record, read_record
@@ -75,10 +78,14 @@ def check_split_indexes(layout, ds, sets):
             read_items_index(index)
 
 
-def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None, device="cpu"):
+def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None, device="cpu", scheduler=None):
     """Predict a trained model on the splits its evaluation reads (writing the predictions), then
     evaluate ``sets`` (writing ``results/``); returns ``{set: metrics}``. ``tartarus evaluate``.
-    device : where recommendation scores are ranked (``metrics.SCORE_DEVICES``; see ``FactorScores``)."""
+    device : where recommendation scores are ranked (``metrics.SCORE_DEVICES``; see ``FactorScores``).
+    scheduler : a Dask scheduler address, or a connected ``distributed.Client`` (None: here): the
+    recommendation metrics are then computed on its workers by blocks of users (each ranks with
+    ``device`` as resolved here), with the same numbers; prediction stays here. The workers need no
+    data root: the factors and held-out rows are sent to them."""
     from .checks import check_choice
     from .config.schema import SCORE_DEVICES
     from .evaluate import check_protocol, evaluate_model, sets_to_predict
@@ -87,10 +94,28 @@ def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None,
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     check_protocol(protocol)  # a bad value fails before any prediction
     check_choice("device", device, SCORE_DEVICES)
-    experiment = read_record(layout, model_id).load_experiment()
-    predict(layout, model_id, sets_to_predict(layout, experiment, sets))
-    return evaluate_model(layout, model_id, sets, verbose=verbose, protocol=protocol, experiment=experiment,
-                          device=device)
+    with _block_map(scheduler) as block_map:  # an unreachable scheduler fails first
+        experiment = read_record(layout, model_id).load_experiment()
+        predict(layout, model_id, sets_to_predict(layout, experiment, sets))
+        return evaluate_model(layout, model_id, sets, verbose=verbose, protocol=protocol, experiment=experiment,
+                              device=device, block_map=block_map)
+
+
+@contextmanager
+def _block_map(address):
+    """None without a scheduler address (evaluate here); with one, ``block_map(fn, blocks, *shared)``
+    on that Dask cluster (``scheduler.map_unordered``), its client closed on exit."""
+    if address is None:
+        yield None
+        return
+    from .errors import ConfigError
+    from .scheduler import connect, map_unordered
+
+    with connect(address) as client:
+        if not client.scheduler_info().get("workers"):
+            raise ConfigError(f"the Dask scheduler at {address} has no workers; start some with "
+                              f"`dask worker {address}`")
+        yield partial(map_unordered, client)
 
 
 def make_factors(layout, ds, params="als", dim=200, seed=0, targets_all_items=False, fact=None):
@@ -137,12 +162,12 @@ def prepare_dummy(layout, registry, verbose=1):
         print(spectro.summary())
 
 
-def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
+def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1, devices=None):
     """Train the audio, text and fused dummy experiments; print and return the comparison table."""
     from .predict import predict
 
     prepare_dummy(layout, registry, verbose)
-    train = _trainer(layout, registry, n_epochs, verbose)
+    train = _trainer(layout, registry, n_epochs, verbose, devices)
     audio = train("dummy_audio")
     vsm = train("dummy_text_vsm", "bow")
     w2v = train("dummy_text_w2v", "w2v")
@@ -159,7 +184,7 @@ def run_dummy_pipeline(layout, registry, n_epochs=None, verbose=1):
     return _write_comparison(layout, "dummy", COLUMNS, rows, verbose)
 
 
-def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
+def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1, devices=None):
     """Cold start on the dummy data: ALS factors, audio, text and fused models to them, compared.
 
     Returns the rows of ``results/comparison_dummy-rec.tsv``: one per model, then the random and
@@ -171,7 +196,7 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
     report = make_factors(layout, "DUMMY", "als", REC_DIM, seed=0)
     if verbose:
         print(report.summary())
-    train = _trainer(layout, registry, n_epochs, verbose)
+    train = _trainer(layout, registry, n_epochs, verbose, devices)
     audio = train("dummy_audio_als")
     text = train("dummy_text_als", "bow")
     predict(layout, audio.model_id, SETS, layer="flat")
@@ -188,10 +213,11 @@ def run_dummy_recommendation(layout, registry, n_epochs=None, verbose=1):
     return _write_comparison(layout, "dummy-rec", REC_COLUMNS, rows, verbose)
 
 
-def _trainer(layout, registry, n_epochs, verbose):
+def _trainer(layout, registry, n_epochs, verbose, devices=None):
     """``train(name, *suffixes)``: run a registry experiment, evaluated on test (``n_epochs`` overriding,
-    if given)."""
-    sets = [f"training.n_epochs={n_epochs}"] if n_epochs else []
+    if given; ``devices``: data-parallel on that many devices, as ``--devices``)."""
+    from .distribution import devices_overrides
+    sets = ([f"training.n_epochs={n_epochs}"] if n_epochs else []) + devices_overrides(devices)
     return lambda name, *suffixes: run_experiment(registry.experiment(name, sets), suffixes, layout, verbose=verbose)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import Experiment, experiment_from_dict
 from .config.registry import parse_override
+from .distribution import training_scope
 from .errors import ConfigError, DataMismatch, MissingInput, OutputError
 from .fileio import atomic_path, load_npy, read_items_index, read_json, remove_stale_temps, reserve_space, write_json
 from .inputs import (PATCH_KINDS, PatchDataset, PatchVectorDataset, ShuffledBatches, VectorDataset,
@@ -227,13 +228,16 @@ def fit_arguments(dataset):
     A patch set already loaded into memory is handed to Keras as arrays: Keras' own array pipeline
     is faster than any Python-level batch generator (see BENCHMARKS.md); streamed sets, sparse
     inputs and patches with vector inputs (rows looked up per batch) go through the PyDataset,
-    which reads or densifies one batch at a time.
+    which reads or densifies one batch at a time. Its batches are taken in order (``shuffle = False``):
+    the dataset shuffles its rows every epoch itself, and Keras would otherwise also shuffle the order
+    of the batches (with Python's ``random``), so that a streamed set did not follow the in-memory
+    set's batches.
     """
     if isinstance(dataset, PatchDataset) and not isinstance(dataset, PatchVectorDataset) \
             and dataset.features is not None:
         return {"x": dataset.features, "y": dataset.targets,  # rows already those of the split
                 "batch_size": dataset.batch_size, "shuffle": dataset.shuffle}
-    return {"x": dataset}
+    return {"x": dataset, "shuffle": False}
 
 
 def build_extra(layout, experiment, suffixes, train):
@@ -440,8 +444,10 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, overrides=
             os.close(fd)
 
 
-RESUMABLE_KEYS = ("training.n_epochs", "training.patience", "training.early_stopping")
-"""The ``--set`` keys a resumed run may change: they only say when to stop."""
+RESUMABLE_KEYS = ("training.n_epochs", "training.patience", "training.early_stopping",
+                  "training.distribution", "training.devices")
+"""The ``--set`` keys a resumed run may change: they only say when to stop, or on how many devices
+the same updates are computed (tartarus.distribution)."""
 
 
 def resume_experiment(layout, model_id, overrides=()):
@@ -542,6 +548,12 @@ class _OneEpoch(keras.callbacks.Callback):
 
 
 def _train(experiment, suffixes, layout, resume, state, verbose, held):
+    # the model is built (or loaded), compiled and fitted on the devices training.distribution names
+    with training_scope(experiment.training) as placement:
+        return _train_placed(experiment, suffixes, layout, resume, state, verbose, held, placement)
+
+
+def _train_placed(experiment, suffixes, layout, resume, state, verbose, held, placement):
     training = experiment.training
     remove_stale_temps(layout.models_dir, depth=1)  # killed runs' half-written checkpoints (can be large)
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
@@ -571,6 +583,9 @@ def _train(experiment, suffixes, layout, resume, state, verbose, held):
     if verbose:
         print(f"{model_id}: training {experiment.name} on {experiment.dataset.dataset} "
               f"({len(train.item_ids)} train items, backend {keras.backend.backend()})", flush=True)
+        if placement.active:
+            print(f"{model_id}: {placement.describe()}; global batch {training.n_minibatch}, "
+                  f"{training.n_minibatch // placement.n_devices} per device", flush=True)
 
     monitor, mode = resolve_monitor(experiment, val is not None)
     if state and state.get("monitor", monitor) != monitor:  # a run begun before training.monitor existed
@@ -584,9 +599,21 @@ def _train(experiment, suffixes, layout, resume, state, verbose, held):
                                  mode=mode, restore_best=training.restore_best)
     if not (state and _stops(training, state)) and checkpoint.epochs_done < training.n_epochs:
         train_set = make_dataset(train, experiment, shuffle=True, seed=training.random_seed)
-        train_feed = fit_arguments(train_set)
-        val_feed = fit_arguments(make_dataset(val, experiment, shuffle=False, seed=0)) if val else None
-        val_data = val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed else val_feed["x"])
+        val_set = make_dataset(val, experiment, shuffle=False, seed=0) if val else None
+        if placement.active:  # the batch feeds split over the devices (whole sets are never loaded for it)
+            train_feed = placement.fit_arguments(train_set, fit_arguments)
+            val_args = placement.validation_arguments(val_set, fit_arguments) if val_set else {}
+            if verbose:
+                dropped = [f"{placement.dropped_rows(d)} {what} row(s)" for d, what in
+                           ((train_set, "train"), (val_set, "val")) if d is not None and placement.dropped_rows(d)]
+                if dropped:
+                    print(f"{model_id}: each epoch leaves out {' and '.join(dropped)} to split the last batch "
+                          f"evenly over {placement.n_devices} devices", flush=True)
+        else:
+            train_feed = fit_arguments(train_set)
+            val_feed = fit_arguments(val_set) if val_set else None
+            val_args = {"validation_data": val_feed and ((val_feed["x"], val_feed["y"]) if "y" in val_feed
+                                                         else val_feed["x"])}
         if keras.backend.backend() != "tensorflow":
             # build the loss and metrics on one batch first: fit would peek at the PyDataset for it,
             # which on JAX and torch shifts the batches of a model's first fit (a resume's included)
@@ -597,9 +624,10 @@ def _train(experiment, suffixes, layout, resume, state, verbose, held):
             seed_epoch(model, train_set, training.random_seed, epoch)
             feed = train_feed
             if "y" in feed:  # in-memory arrays in this epoch's order: Keras' own shuffle draws from the
-                rows = train_set.order  # global RNG once more in a model's first fit (JAX, torch)
+                rows = train_set.order[:train_set.n_used]  # global RNG once more in a model's first fit
+                # (JAX, torch); n_used: all rows, less the remainder a data-parallel split drops
                 feed = {**feed, "x": feed["x"][rows], "y": feed["y"][rows], "shuffle": False}
-            model.fit(**feed, validation_data=val_data, epochs=training.n_epochs, initial_epoch=epoch,
+            model.fit(**feed, **val_args, epochs=training.n_epochs, initial_epoch=epoch,
                       callbacks=[checkpoint, _OneEpoch(epoch_seed(training.random_seed, epoch))],
                       verbose=2 if verbose else 0)
             if checkpoint.stopped:

@@ -15,10 +15,21 @@ extension is not in the entry's ``audio_ext`` (when that list is not empty). A f
 and blames no input. A rerun resumes:
 items whose ``.npy`` exists are not recomputed, provided ``params.json`` holds the current
 parameters (otherwise an error asks to delete the folder or pass ``overwrite=True``).
+
+On a Dask cluster (``scheduler``: its address, or a connected ``distributed.Client``) the same chunks
+(:func:`process_chunk`) run on the cluster's workers instead, the plan sent once to each; ``n_jobs``
+is then unused (the workers' threads decide). The workers must see the data root at the same path
+(checked before any work is sent) and write the ``.npy`` files themselves, atomically as here; the
+client writes ``params.json`` and ``errors.tsv``, and its progress bar advances as chunks finish. A
+task whose worker dies is run again on another worker; an OutputError on a worker stops the run as
+here; a killed client leaves only whole files, and a rerun resumes. Start a cluster with ``dask
+scheduler`` on one machine and ``dask worker ADDRESS --nworkers N --nthreads 1`` on each (see
+:mod:`tartarus.scheduler`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -93,13 +104,21 @@ def _valid_id(item_id):
     return bool(item_id) and item_id not in (".", "..") and not any(c in item_id for c in "/\\\0")
 
 
-def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=False):
+def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=False, scheduler=None):
     """Compute the spectrogram of every item in the dataset's audio index; see the module doc.
 
     ``n_jobs`` defaults to ``entry.num_process`` (joblib's convention: -1 is every core).
     ``overwrite=True`` deletes the existing spectrograms of the folder and starts afresh.
+    ``scheduler``: None (local, joblib), or a Dask scheduler address (``tcp://host:8786``) or a
+    connected ``distributed.Client`` to run the chunks on; an unreachable scheduler, or workers that
+    cannot see the data root, are a ConfigError raised before anything is written.
     Returns a :class:`SpectrogramReport`.
     """
+    with contextlib.ExitStack() as stack:  # holds the cluster's client, if any, until the end
+        return _compute(layout, entry, n_jobs, progress, overwrite, scheduler, stack)
+
+
+def _compute(layout, entry, n_jobs, progress, overwrite, scheduler, stack):
     start = time.perf_counter()
     ds = entry.name
     items = read_audio_index(layout, entry)
@@ -109,6 +128,10 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
     except (ValueError, ParameterError) as exc:  # ours, and librosa's from its filter builders; a bug propagates
         raise ConfigError(f"dataset {ds!r}: spectrogram parameters: {exc}") from None
     _resolve_jobs(n_jobs, entry, 1)  # a bad n_jobs fails before anything is written
+    client = None
+    if scheduler is not None:  # an unreachable or blind cluster fails before anything is written too
+        from ..scheduler import on_cluster
+        client = stack.enter_context(on_cluster(scheduler, layout.root))
 
     out_dir = layout.spectrograms_dir(ds)
     params_path = layout.spectrogram_params(ds)
@@ -140,7 +163,7 @@ def compute_spectrograms(layout, entry, n_jobs=None, progress=True, overwrite=Fa
         else:
             todo.append((item_id, str(audio), str(target)))
 
-    for item_id, path, ok, value in _run(todo, plan, entry, n_jobs, progress):
+    for item_id, path, ok, value in _run(todo, plan, entry, n_jobs, progress, client):
         if ok:
             report.done += 1
             report.audio_seconds += value
@@ -238,8 +261,9 @@ def _chunks(todo, n_workers, largest=32):
     return chunks
 
 
-def _run(todo, plan, entry, n_jobs, progress):
-    """Yield ``(item_id, path, ok, seconds or reason)`` for every file of ``todo``."""
+def _run(todo, plan, entry, n_jobs, progress, client=None):
+    """Yield ``(item_id, path, ok, seconds or reason)`` for every file of ``todo``: in this process,
+    on ``n_jobs`` joblib workers, or (``client``) on a Dask cluster."""
     if not todo:
         return
     from tqdm.auto import tqdm
@@ -247,6 +271,9 @@ def _run(todo, plan, entry, n_jobs, progress):
     workers = _resolve_jobs(n_jobs, entry, len(todo))
     bar = tqdm(total=len(todo), unit="file", desc=f"spectrograms {entry.name}", disable=not progress)
     try:
+        if client is not None:
+            yield from _run_on_cluster(client, todo, plan, bar)
+            return
         if workers == 1:
             with _one_blas_thread():
                 for item in todo:
@@ -265,6 +292,22 @@ def _run(todo, plan, entry, n_jobs, progress):
             bar.update(len(rows))
     finally:
         bar.close()
+
+
+def _run_on_cluster(client, todo, plan, bar):
+    """The chunks of :func:`_run` on a Dask cluster, the plan sent once to each worker.
+
+    Workers get absolute paths (their working folder is not ours); the rows come back with the
+    paths as given, so the errors file reads as after a local run.
+    """
+    from ..scheduler import map_unordered, n_worker_threads
+
+    given = {item_id: audio for item_id, audio, _ in todo}
+    absolute = [(item_id, os.path.abspath(audio), os.path.abspath(target)) for item_id, audio, target in todo]
+    chunks = _chunks(_longest_first(absolute), n_worker_threads(client))
+    for rows in map_unordered(client, process_chunk, chunks, plan):
+        yield from ((item_id, given[item_id], ok, value) for item_id, _, ok, value in rows)
+        bar.update(len(rows))
 
 
 def process_chunk(chunk, plan):

@@ -46,9 +46,14 @@ PROTOCOLS = ("tartarus", "seed")  # recommendation users: with a held-out item /
 PROTOCOL_CHOICES = PROTOCOLS + ("both",)
 # where factor scores are computed for ranking (metrics.FactorScores, ``tartarus evaluate --device``)
 SCORE_DEVICES = ("auto", "cpu", "accelerator")
+# where ALS runs (factors.AlsParams.device, ``tartarus factors --device``): auto is gpu when implicit has CUDA
+FACTOR_DEVICES = ("auto", "cpu", "gpu")
 MONITORS = ("auto", "val_loss", "val_accuracy", "loss", "accuracy")  # training.monitor
 VAL_SPLITS = ("seed", "random")  # training.val_split
 SCALINGS = ("scalar", "per_bin")  # input standardisation: one mean/std, or one per (frame, bin)
+# training.distribution: one device as Keras places it, or the global batch split over devices
+# (tartarus.distribution: keras.distribution.DataParallel on JAX, tf.distribute.MirroredStrategy on TF)
+DISTRIBUTIONS = ("none", "data_parallel")
 INITS = ("glorot_uniform", "uniform")  # cnn.init; "uniform": the seed's U(-0.05, 0.05) (Keras 1 init="uniform")
 
 
@@ -158,6 +163,10 @@ class TrainingSection:
     val_split: str = _choice("seed", VAL_SPLITS)  # val_from_file = false: "seed" sequential, "random" hold-out
     normalize_y: bool = False
     random_seed: int = _ranged(1234, ge=0)
+    # "data_parallel": n_minibatch is the global batch, split evenly over `devices` devices
+    # (tartarus run --devices N sets both); see tartarus.distribution
+    distribution: str = _choice("none", DISTRIBUTIONS)
+    devices: int = _ranged(0, ge=0, note="0 = every device of the backend; read with data_parallel")
 
 
 @dataclass

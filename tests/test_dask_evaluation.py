@@ -164,6 +164,18 @@ def test_cli_evaluate_on_the_cluster_equals_local(dummy_rec, cluster, client, mo
     # the model and both baselines went out in blocks (here: one each, the dummy has few users)
     assert sum("_ranking_block" in str(task["key"]) for task in stream.data) >= 3
     capsys.readouterr()
+    # --no-auc: the same ranking metrics, without the AUCs (locally and on the cluster alike)
+    monkeypatch.delenv("TARTARUS_SCHEDULER")
+    for extra in ([], ["--scheduler", cluster.scheduler_address]):
+        layout.result(model_id, "test").unlink()
+        assert main(base + ["--no-auc"] + extra) == 0
+        fast = _metrics(layout, model_id)
+        assert "ROC-AUC" not in capsys.readouterr().out
+        for name, rep in local["protocols"].items():
+            quick = fast["protocols"][name]
+            assert "roc_auc" not in quick and "pr_auc" not in quick
+            assert {key: quick[key] for key in ("map_at_k", "at", "n_users")} == \
+                {key: rep[key] for key in ("map_at_k", "at", "n_users")}
 
 
 def test_cli_evaluate_unreachable_scheduler(dummy_rec, capsys):

@@ -191,12 +191,12 @@ def test_cli_evaluate_passes_protocol(monkeypatch, tmp_path):
     from tartarus.cli import main
     seen = {}
     monkeypatch.delenv("TARTARUS_SCHEDULER", raising=False)
-    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol, device, scheduler:
-                        seen.update(model=model, protocol=protocol, device=device, scheduler=scheduler))
+    monkeypatch.setattr(P, "evaluate_trained", lambda layout, model, sets, verbose, protocol, device, scheduler, auc:
+                        seen.update(model=model, protocol=protocol, device=device, scheduler=scheduler, auc=auc))
     main(["evaluate", "model_3", "--protocol", "seed", "--data-dir", str(tmp_path)])
-    assert seen == {"model": "model_3", "protocol": "seed", "device": "auto", "scheduler": None}
-    main(["evaluate", "model_3", "--scheduler", "tcp://h:8786", "--data-dir", str(tmp_path)])
-    assert seen["scheduler"] == "tcp://h:8786"
+    assert seen == {"model": "model_3", "protocol": "seed", "device": "auto", "scheduler": None, "auc": None}
+    main(["evaluate", "model_3", "--scheduler", "tcp://h:8786", "--no-auc", "--data-dir", str(tmp_path)])
+    assert seen["scheduler"] == "tcp://h:8786" and seen["auc"] is False
     with pytest.raises(SystemExit):
         main(["evaluate", "model_3", "--protocol", "paper", "--data-dir", str(tmp_path)])
 

@@ -428,7 +428,7 @@ def _protocols(protocol):
 
 
 def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0,
-                            protocol=None, device="cpu", block_map=None):
+                            protocol=None, device="cpu", block_map=None, auc=None):
     """Cold-start recommendation metrics of ``model_id``'s predicted item factors on ``set_``.
 
     The held-out items of ``matrix_{set}_{ds}.npz`` (items x users) are ranked for each user by
@@ -442,6 +442,9 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     device : where the model's top-k scores are computed, ``"cpu"`` (default), ``"accelerator"``
         (``keras.ops`` on the backend's device) or ``"auto"``; the metrics are the same on each
         (see :class:`M.FactorScores`).
+    auc : compute ROC-AUC and PR-AUC (they rank every item of every user in float64, ~20x the
+        time of MAP@k on a CPU); None: ``evaluating.ranking_auc`` (true). Without them the report
+        has no ``roc_auc`` / ``pr_auc`` keys.
     block_map : None (here) or a map over blocks of users, e.g. on a Dask cluster (see
         :func:`M.ranking_reports`; ``pipeline.evaluate_trained`` makes one for ``--scheduler``);
         the model and both baselines are evaluated through it, with the same numbers.
@@ -453,6 +456,7 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     experiment = experiment or _experiment_of(layout, model_id)
     ds = experiment.dataset
     k = experiment.evaluating.map_k
+    auc = experiment.evaluating.ranking_auc if auc is None else bool(auc)
     protocols = _protocols(protocol or experiment.evaluating.protocol)
     from .factors import check_factors_current
     check_factors_current(layout, ds.dataset, ds.fact, ds.dim)  # held-out matrix and factors from one import
@@ -480,7 +484,7 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     if len(evaluated) < len(users):
         relevance, users = relevance[evaluated], users[evaluated]
     def report(scores):
-        return M.ranking_reports(relevance, scores, k=k, protocols=protocols, block_map=block_map)
+        return M.ranking_reports(relevance, scores, k=k, protocols=protocols, block_map=block_map, with_auc=auc)
 
     reports = report(recommendation_scores(predicted, users, device))
     baselines = {"random": report(UniformScores(seed, relevance.shape)),
@@ -512,7 +516,8 @@ def format_recommendation(results):
         for key, label in (("precision", "P"), ("ndcg", "nDCG"), ("adiv", "ADiv")):
             metrics += [(f"{label}@{cut}", lambda r, key=key, cut=cut: (r.get("at") or {}).get(cut, {}).get(key))
                         for cut in cuts] or [(f"{label}@{k}", lambda r, key=key: r.get(key))]
-        metrics += [("ROC-AUC", lambda r: r.get("roc_auc")), ("PR-AUC", lambda r: r.get("pr_auc"))]
+        if "roc_auc" in rep:  # left out with --no-auc
+            metrics += [("ROC-AUC", lambda r: r.get("roc_auc")), ("PR-AUC", lambda r: r.get("pr_auc"))]
         how = "users without a held-out item count as 0" if name == "seed" else "users with a held-out item"
         lines.append(f"  protocol {name}: {rep['n_users']} users ({how})")
         lines.append(f"    {'':<10}" + "".join(f"{col:>12}" for col, _ in columns))
@@ -539,12 +544,12 @@ def check_protocol(protocol):
 
 
 def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, experiment=None, device="cpu",
-                   block_map=None):
+                   block_map=None, auc=None):
     """Evaluate the saved predictions of a trained model on each split and write the results.
 
     Returns ``{set: results}``; a ``recommendation`` experiment is evaluated by
-    :func:`evaluate_recommendation` (``protocol``, ``device``, ``block_map``: see there; default
-    ``evaluating.protocol``),
+    :func:`evaluate_recommendation` (``protocol``, ``device``, ``block_map``, ``auc``: see there;
+    defaults ``evaluating.protocol``, ``evaluating.ranking_auc``),
     every other kind by :func:`evaluate_saved`. The predictions of :func:`sets_to_predict` must be
     saved first (``tartarus predict``; ``pipeline.evaluate_trained`` predicts, then calls this).
     """
@@ -554,7 +559,7 @@ def evaluate_model(layout, model_id, sets=("test",), verbose=1, protocol=None, e
     for set_ in sets:
         if experiment.dataset.evaluation == "recommendation":
             out[set_] = evaluate_recommendation(layout, model_id, set_, experiment, write=True, verbose=verbose,
-                                                protocol=protocol, device=device, block_map=block_map)
+                                                protocol=protocol, device=device, block_map=block_map, auc=auc)
             continue
         out[set_] = evaluate_saved(layout, model_id, set_, experiment, write=True, verbose=verbose)
     return out

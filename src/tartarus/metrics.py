@@ -403,7 +403,6 @@ class FactorScores:
             if not np.isfinite(a).all():
                 raise DataMismatch(f"factor scores: {name} has NaN or infinite values")
         self.shape = (len(self.users), len(self.items))
-        self.users32 = self.users.astype(np.float32)
         self.items32 = self.items.astype(np.float32)
         # |fl32(u . v) - u . v| <= (f + 3) * 2**-24 * sum|u_i v_i| <= that * |u| * |v|: f accumulation
         # steps, the float32 rounding of u and of v; 1.01 covers the second-order terms and the
@@ -424,20 +423,32 @@ class FactorScores:
             raise DataMismatch("factor scores: users has NaN or infinite values")
         other = object.__new__(FactorScores)
         other.__dict__.update(self.__dict__)
-        other.users, other.users32 = users, users.astype(np.float32)
+        other.users = users
         other.shape = (len(users), len(self.items))
         return other
 
     def __getstate__(self):
-        # sent to a worker: no device tensor, and the float32 copies are remade there (smaller)
+        # sent to a worker: no device tensor, and the float32 items are remade there (smaller)
         state = dict(self.__dict__)
-        state.update(_on_device={}, users32=None, items32=None)
+        state.update(_on_device={}, items32=None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.users32 = self.users.astype(np.float32)
         self.items32 = self.items.astype(np.float32)
+
+    def users32(self, start, stop):
+        """Users ``start:stop`` in float32, (stop - start, f): made per chunk, so that no float32 copy
+        of every user's factors is held (n x f x 4 bytes: 240 MB for 300k users of 200 factors)."""
+        return self.users[start:stop].astype(np.float32)
+
+    def items_on_device(self):
+        """The float32 item factors transposed, (f, c), as a tensor of the active Keras backend: made
+        on first use, then kept (and shared by the copies of :meth:`with_users`, e.g. a worker's blocks)."""
+        if "items" not in self._on_device:
+            from keras import ops
+            self._on_device["items"] = ops.convert_to_tensor(self.items32.T)
+        return self._on_device["items"]
 
     def bound(self, start, stop):
         """Per-user bound on the float32 score error, (stop - start,) float64."""
@@ -510,7 +521,7 @@ def _numpy_candidates(scores, start, stop, k, delta2):
     the row's k-th float32 score. Returns (rows, columns, float32 scores), each (n_candidates,),
     ordered by row, then column."""
     c = scores.shape[1]
-    s32 = scores.users32[start:stop] @ scores.items32.T
+    s32 = scores.users32(start, stop) @ scores.items32.T
     kth = np.partition(s32, c - k, axis=1)[:, c - k].astype(np.float64)
     # the threshold rounded down in float32, so that nothing within the bound is missed
     floor = np.nextafter((kth - delta2).astype(np.float32), np.float32(-np.inf))
@@ -528,9 +539,7 @@ def _keras_candidates(scores, start, stop, k, delta2):
 
     r, c = stop - start, scores.shape[1]
     with _full_float32_matmul():
-        if "items" not in scores._on_device:  # once per items (a worker's blocks share it)
-            scores._on_device["items"] = ops.convert_to_tensor(scores.items32.T)  # (f, c)
-        s32 = ops.matmul(ops.convert_to_tensor(scores.users32[start:stop]), scores._on_device["items"])
+        s32 = ops.matmul(ops.convert_to_tensor(scores.users32(start, stop)), scores.items_on_device())
     found_rows, found_cols, found_vals = [], [], []
     todo = np.arange(r)
     m = min(c, max(2 * k, k + 64))

@@ -78,7 +78,8 @@ def check_split_indexes(layout, ds, sets):
             read_items_index(index)
 
 
-def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None, device="cpu", scheduler=None):
+def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None, device="cpu", scheduler=None,
+                     auc=None):
     """Predict a trained model on the splits its evaluation reads (writing the predictions), then
     evaluate ``sets`` (writing ``results/``); returns ``{set: metrics}``. ``tartarus evaluate``.
     device : where recommendation scores are ranked (``metrics.SCORE_DEVICES``; see ``FactorScores``).
@@ -98,7 +99,7 @@ def evaluate_trained(layout, model_id, sets=("test",), verbose=1, protocol=None,
         experiment = read_record(layout, model_id).load_experiment()
         predict(layout, model_id, sets_to_predict(layout, experiment, sets))
         return evaluate_model(layout, model_id, sets, verbose=verbose, protocol=protocol, experiment=experiment,
-                              device=device, block_map=block_map)
+                              device=device, block_map=block_map, auc=auc)
 
 
 @contextmanager

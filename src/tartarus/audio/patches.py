@@ -22,9 +22,9 @@ HDF5 virtual dataset over the shards' ``features`` (same shape, dtype and values
 the source paths are relative to that file, so the data root can be moved or mounted elsewhere as a
 whole), with ``index``, ``params`` and ``missing`` as above: ``h5py.File(path)["features"]`` reads it
 as it reads a local file (HDF5 >= 1.10). A rerun reuses the shards whose parameters and items match
-and rewrites the others. A virtual dataset reads NaN where a shard file is gone (HDF5 raises
-nothing): :func:`missing_sources` lists them. A later local run replaces the virtual file by a plain
-one and removes the shards.
+and rewrites the others. HDF5 would read NaN where a shard file is gone, without an error:
+:func:`missing_sources` lists such shards, and every tartarus reader (``fileio.open_hdf5``) refuses
+the file, naming one. A later local run replaces the virtual file by a plain one and removes the shards.
 """
 
 from __future__ import annotations

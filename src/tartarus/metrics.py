@@ -609,9 +609,11 @@ def factor_top_hits(scores, rel, start, stop, k, cuts=()):
     with_hit = np.bincount(run.ravel(), weights=hit.ravel(), minlength=n_runs) > 0
     straddle = np.zeros(n_runs, bool)
     for cut in {k, *(int(x) for x in cuts if 0 < int(x) < k)}:
-        above = np.bincount(run.ravel(), weights=(rank < cut).ravel(), minlength=n_runs) > 0
-        below = np.bincount(run.ravel(), weights=(rank >= cut).ravel(), minlength=n_runs) > 0
-        straddle |= above & below
+        # a run is a range of consecutive ranks of one row: it straddles the cut when it holds the
+        # ranks cut - 1 and cut both
+        if cut < m:
+            same = run[:, cut - 1] == run[:, cut]
+            straddle[run[same, cut]] = True
     doubt = ((size > 1) & (with_hit | straddle))[run]
     redo_rows = np.flatnonzero(doubt.any(axis=1))
     if len(redo_rows):

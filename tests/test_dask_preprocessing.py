@@ -25,7 +25,7 @@ from tartarus.config import Registry
 from tartarus.datasets.dummy import generate_dummy
 from tartarus.errors import ConfigError, MissingInput, OutputError
 from tartarus.layout import SETS, DataLayout
-from tartarus.scheduler import SCHEDULER_ENV, check_workers_see, connect
+from tartarus.scheduler import SCHEDULER_ENV, check_workers_see, connect, on_cluster
 
 from tests.conftest import cli_error_line
 from tests.fixtures import local_cluster
@@ -319,3 +319,12 @@ def test_cli_scheduler_option_and_environment(tmp_path, cluster, entry, referenc
                  "--scheduler", ""]) == 0  # an empty address: here
     assert_same_patches(files, ref_files, virtual=False)
     capsys.readouterr()
+
+
+def test_a_cluster_without_workers_is_one_clear_error(tmp_path):
+    """A scheduler alone runs nothing: with or without a data root to check, one ConfigError."""
+    with distributed.LocalCluster(n_workers=0, dashboard_address=None) as empty:
+        for root in (None, tmp_path):
+            with pytest.raises(ConfigError, match="has no workers; start some with `dask worker"):
+                with on_cluster(empty.scheduler_address, root):
+                    pass

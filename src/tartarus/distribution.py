@@ -96,8 +96,9 @@ class Placement:
         return f"data-parallel on {where}"
 
     def dropped_rows(self, dataset):
-        """Rows of ``dataset`` (a ShuffledBatches) an epoch leaves out to split evenly (< n_devices)."""
-        return len(dataset.order) - len(dataset.order) // self.n_devices * self.n_devices
+        """Rows of ``dataset`` (a ShuffledBatches, after :meth:`prepare`) an epoch leaves out to split
+        evenly (< n_devices)."""
+        return len(dataset.order) - dataset.n_used
 
     def prepare(self, dataset, what):
         """Split ``dataset``'s batches over the devices (``ShuffledBatches.split_batches``)."""

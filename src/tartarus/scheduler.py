@@ -22,8 +22,8 @@ from itertools import islice
 
 from .errors import ClusterError, ConfigError
 
-__all__ = ["SCHEDULER_ENV", "scheduler_address", "connect", "check_workers_see", "map_unordered",
-           "n_worker_threads", "on_cluster"]
+__all__ = ["SCHEDULER_ENV", "scheduler_address", "connect", "check_has_workers", "check_workers_see",
+           "map_unordered", "n_worker_threads", "on_cluster"]
 
 SCHEDULER_ENV = "TARTARUS_SCHEDULER"
 
@@ -146,14 +146,12 @@ def check_workers_see(client, path):
 
     path = os.path.abspath(str(path))
     address = client.scheduler.address
+    check_has_workers(client)
     try:
         seen = client.run(_probe_worker, path)
     except Exception as exc:  # the probe itself failed on a worker: most often, no tartarus there
         raise ConfigError(f"the Dask workers of {address} cannot run tartarus ({type(exc).__name__}: {exc}); "
                           f"install tartarus {__version__} where each worker runs") from None
-    if not seen:
-        raise ConfigError(f"the Dask scheduler at {address} has no workers; start some "
-                          f"with `dask worker {address}`")
     blind = sorted(worker for worker, (ok, _) in seen.items() if not ok)
     if blind:
         raise ConfigError(f"Dask worker(s) {', '.join(blind)} cannot see the data root {path}; every worker "
@@ -164,15 +162,27 @@ def check_workers_see(client, path):
                           f"({__version__}); install the same one on every worker")
 
 
+def check_has_workers(client):
+    """Fail unless the cluster of ``client`` has a worker (a scheduler alone runs nothing)."""
+    if not client.scheduler_info().get("workers"):
+        address = client.scheduler.address
+        raise ConfigError(f"the Dask scheduler at {address} has no workers; start some "
+                          f"with `dask worker {address}`")
+
+
 @contextmanager
-def on_cluster(scheduler, data_root):
-    """A client on ``scheduler`` (an address or a connected client) whose workers all see
-    ``data_root`` (:func:`check_workers_see`); None when ``scheduler`` is None (run locally)."""
+def on_cluster(scheduler, data_root=None):
+    """A client on ``scheduler`` (an address or a connected client) with workers, all of which see
+    ``data_root`` (:func:`check_workers_see`; None: work that reads no file there, only a worker is
+    needed); None when ``scheduler`` is None (run locally)."""
     if scheduler is None:
         yield None
         return
     with connect(scheduler) as client:
-        check_workers_see(client, data_root)
+        if data_root is None:
+            check_has_workers(client)
+        else:
+            check_workers_see(client, data_root)
         yield client
 
 

@@ -128,10 +128,9 @@ def _compute(layout, entry, n_jobs, progress, overwrite, scheduler, stack):
     except (ValueError, ParameterError) as exc:  # ours, and librosa's from its filter builders; a bug propagates
         raise ConfigError(f"dataset {ds!r}: spectrogram parameters: {exc}") from None
     _resolve_jobs(n_jobs, entry, 1)  # a bad n_jobs fails before anything is written
-    client = None
-    if scheduler is not None:  # an unreachable or blind cluster fails before anything is written too
-        from ..scheduler import on_cluster
-        client = stack.enter_context(on_cluster(scheduler, layout.root))
+    from ..scheduler import on_cluster
+    # None locally; an unreachable or blind cluster fails here, before anything is written too
+    client = stack.enter_context(on_cluster(scheduler, layout.root))
 
     out_dir = layout.spectrograms_dir(ds)
     params_path = layout.spectrogram_params(ds)

@@ -26,10 +26,11 @@ def dummy_split(layout, set_, dataset=DUMMY):
 
 @contextmanager
 def local_cluster(n_workers=2):
-    """A Dask ``LocalCluster`` of ``n_workers`` worker processes (one thread each, no dashboard):
-    the stand-in for a real cluster in the tests of ``--scheduler``."""
+    """A Dask ``LocalCluster`` of ``n_workers`` worker processes (one thread each, its dashboard on a
+    free port, so that test runs side by side do not collide): the stand-in for a real cluster in
+    the tests of ``--scheduler``."""
     import distributed
 
     with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         yield cluster

@@ -323,7 +323,7 @@ def test_cli_scheduler_option_and_environment(tmp_path, cluster, entry, referenc
 
 def test_a_cluster_without_workers_is_one_clear_error(tmp_path):
     """A scheduler alone runs nothing: with or without a data root to check, one ConfigError."""
-    with distributed.LocalCluster(n_workers=0, dashboard_address=None) as empty:
+    with local_cluster(n_workers=0) as empty:
         for root in (None, tmp_path):
             with pytest.raises(ConfigError, match="has no workers; start some with `dask worker"):
                 with on_cluster(empty.scheduler_address, root):

@@ -15,6 +15,7 @@ float16 and compressed as ``log10(10000 x + 1)`` in float32 (numpy 1's promotion
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -225,18 +226,13 @@ def feature_model(model, layers):
 
 
 # ------------------------------------------------------------------------------ input
-_PLAN_ENTRY = None
-
-
-def _mel_plan():
-    from .audio.features import get_plan
+@functools.lru_cache(maxsize=1)
+def _mel_entry():
+    """musicnn's spectrogram settings as a dataset entry (audio.features caches the plan it makes)."""
     from .config.schema import DatasetEntry
 
-    global _PLAN_ENTRY
-    if _PLAN_ENTRY is None:  # a constant, built once: the plan itself is cached by audio.features
-        _PLAN_ENTRY = DatasetEntry(name="musicnn", spectrogram_type="mel", resample_sr=SR, n_fft=N_FFT, hop=HOP,
-                                   n_mels=N_MELS, log=False)
-    return get_plan(_PLAN_ENTRY)
+    return DatasetEntry(name="musicnn", spectrogram_type="mel", resample_sr=SR, n_fft=N_FFT, hop=HOP, n_mels=N_MELS,
+                        log=False)
 
 
 def compress(power):
@@ -249,9 +245,9 @@ def compress(power):
 
 def log_mel(y):
     """musicnn's input of mono float32 audio ``y`` at 16 kHz: (frames, 96) float32, frames = 1 + len(y) // 256."""
-    from .audio.features import compute
+    from .audio.features import compute, get_plan
 
-    return compress(compute(y, _mel_plan()))
+    return compress(compute(y, get_plan(_mel_entry())))
 
 
 def cut_patches(spec, n_frames=N_FRAMES, step=None):

@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: install run test dummy-data bench clean-data backends pipeline pipeline-rec
+.PHONY: install run test dummy-data bench clean-data backends pipeline pipeline-rec pretrained onnx
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(MAKE) pretrained
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +44,17 @@ bench: install
 clean-data:
 	rm -rf $(DATA)/index $(DATA)/audio $(DATA)/text $(DATA)/splits $(DATA)/spectrograms $(DATA)/patches \
 	       $(DATA)/train_data $(DATA)/models $(DATA)/predictions $(DATA)/results
+
+# the released musicnn / VGG tagger weights (tartarus.pretrained): only the wheel's checkpoint files are read,
+# so it goes in without its declared dependencies (numpy<1.17 and TensorFlow 1 pins that no longer install)
+pretrained:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --no-deps musicnn==0.1.0
+
+# optional: ONNX export (tartarus export --format onnx) on TensorFlow (tf2onnx, onnx) and its check (onnxruntime);
+# none of them changes numpy, TensorFlow or Keras
+onnx: install
+	$(BIN)/python -m pip install -q -e '.[test,onnx]'
 
 # optional: the other Keras backends, so that tests/test_backends.py runs them too
 # (torch 2.13.0 is a CPU wheel already on these machines; never the registry's CUDA build)

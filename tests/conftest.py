@@ -1,9 +1,16 @@
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if "TARTARUS_CACHE" not in os.environ:
+    # converted pretrained weights go to a cache of this test session (subprocesses inherit it),
+    # never to the user's ~/.cache/tartarus
+    os.environ["TARTARUS_CACHE"] = tempfile.mkdtemp(prefix="tartarus-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TARTARUS_CACHE"], True)
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402

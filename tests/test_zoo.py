@@ -5,14 +5,19 @@ when they are installed; and the `tartarus architectures` table."""
 import pytest
 
 from tartarus.cli import main
+from tartarus.config.families import PRETRAINED_IDS
 from tartarus.models import ARCHITECTURES
+from tartarus.pretrained import weights_installed
 from tests.conftest import run_on_backend
 from tests.zoo_check import check_architecture, expected
 
 IDS = sorted(ARCHITECTURES, key=lambda i: (len(i), i))
+# the pretrained architectures need the released weights (make pretrained)
+BUILDABLE = [i for i in IDS if i not in PRETRAINED_IDS or weights_installed()]
+NO_WEIGHTS = pytest.mark.skip(reason="musicnn weights not installed: make pretrained")
 
 
-@pytest.mark.parametrize("arch_id", IDS)
+@pytest.mark.parametrize("arch_id", [pytest.param(i, marks=() if i in BUILDABLE else NO_WEIGHTS) for i in IDS])
 def test_architecture_trains_predicts_reloads_and_embeds(arch_id, tmp_path):
     seen = check_architecture(arch_id, tmp_path)
     assert seen["reload_max_diff"] <= 1e-6, seen
@@ -22,16 +27,15 @@ def test_architecture_trains_predicts_reloads_and_embeds(arch_id, tmp_path):
 SCRIPT = r"""
 import json, sys
 from tests.zoo_check import check_architecture
-from tartarus.models import ARCHITECTURES
-for arch_id in ARCHITECTURES:
+for arch_id in sys.argv[2].split(","):
     print(json.dumps(check_architecture(arch_id, sys.argv[1])), flush=True)
 """
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_every_architecture_on_other_backends(tmp_path, backend):
-    seen = run_on_backend(backend, SCRIPT, tmp_path, timeout=900)
-    assert sorted(s["id"] for s in seen) == sorted(ARCHITECTURES)
+    seen = run_on_backend(backend, SCRIPT, tmp_path, ",".join(BUILDABLE), timeout=900)
+    assert sorted(s["id"] for s in seen) == sorted(BUILDABLE)
     for s in seen:
         assert s["reload_max_diff"] <= 1e-5, s
         assert {k: s[k] for k in expected(s["id"], backend)} == expected(s["id"], backend)

@@ -76,6 +76,20 @@ def _add_scheduler(p, what):
                         f"see the data root at the same path")
 
 
+def _add_pretrained(p, model=True):
+    """The options of the commands that run a pretrained tagger (tag, embed)."""
+    if model:
+        p.add_argument("--model", default="MTT_musicnn",
+                       help="MTT_musicnn (default), MSD_musicnn, MTT_vgg or MSD_vgg")
+    p.add_argument("-j", "--jobs", dest="n_jobs", type=_entry("num_process"), default=1, metavar="N",
+                   help="processes decoding the audio beside the one running the model (default 1: the same "
+                        "process; -1: every core)")
+    p.add_argument("--batch-size", type=_number(int, COUNT), default=64, metavar="B",
+                   help="3 s patches per inference batch, across files (default 64)")
+    p.add_argument("--cache-dir", metavar="DIR", help="where the converted weights are kept (default: "
+                   "$TARTARUS_CACHE, else ~/.cache/tartarus)")
+
+
 # ------------------------------------------------------------------------------- commands
 def cmd_list(args):
     reg = _registry(args, skip_unreadable=True)  # list what can be read; name each file that cannot
@@ -205,7 +219,11 @@ def cmd_architectures(args):
 
 def cmd_spectrograms(args):
     from .audio.runner import compute_spectrograms
+    from .datasets.derived import share_items
     entry = _registry(args).dataset(args.dataset)
+    shared = share_items(_layout(args), entry)  # an entry with items_from: the source's index and splits first
+    if shared and shared.copied:
+        print(shared.summary())
     report = compute_spectrograms(_layout(args), entry, n_jobs=args.n_jobs, overwrite=args.overwrite,
                                   scheduler=scheduler_address(args.scheduler))
     print(report.summary())
@@ -213,7 +231,11 @@ def cmd_spectrograms(args):
 
 def cmd_patches(args):
     from .audio.patches import create_patches
+    from .datasets.derived import share_items
     entry = _registry(args).dataset(args.dataset)
+    shared = share_items(_layout(args), entry)  # refreshed: targets made for the source since the spectrograms
+    if shared and shared.copied:
+        print(shared.summary())
     paths = create_patches(_layout(args), entry, sets=args.sets or SETS, npatches=args.npatches,
                            window=args.window, mode=args.mode, seed=args.seed,
                            scheduler=scheduler_address(args.scheduler))
@@ -334,6 +356,41 @@ def cmd_dummy_data(args):
     from .datasets.dummy import generate_dummy
     report = generate_dummy(_layout(args).root, seed=args.seed, n_items=args.items, overwrite=args.overwrite)
     print(report.summary())
+
+
+def cmd_tag(args):
+    from .errors import AudioError
+    from .tagging import tag_files
+    report = tag_files(args.inputs, args.model, args.n, args.out, n_jobs=args.n_jobs, batch_size=args.batch_size,
+                       cache_dir=args.cache_dir)
+    if args.out is not None and report.written:
+        print(f"{len(report.written)} taggram(s) (patches x 50) and tags.txt -> {args.out}")
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if report.failed and not report.tags:  # some files tagged: a success that lists what it skipped
+        raise AudioError(f"none of the {len(report.failed)} file(s) could be tagged (reasons above)")
+
+
+def cmd_embed(args):
+    from .tagging import embed_dataset
+    entry = _registry(args).dataset(args.dataset, undeclared="defaults")  # its audio folder and index
+    report = embed_dataset(_layout(args), entry, args.model, args.layer, args.sets or SETS, n_jobs=args.n_jobs,
+                           batch_size=args.batch_size, cache_dir=args.cache_dir, overwrite=args.overwrite)
+    print(report.summary())
+
+
+def cmd_export(args):
+    from .export import FORMAT_TITLES, export
+    result = export(args.model, args.format, out=args.out, layout=_layout(args), layer=args.layer,
+                    overwrite=args.overwrite, cache_dir=args.cache_dir)
+    print(f"{result.source}: {FORMAT_TITLES[result.fmt]} -> {result.path} (exported on the {result.backend} backend)")
+    for kind, tensors in (("input", result.inputs), ("output", result.outputs)):
+        for tensor in tensors:
+            print(f"  {kind:<6} {tensor}")
+    if result.max_abs_diff is None:
+        print(f"  {result.check_note}")
+    else:
+        print(f"  {result.check_note}: largest |export - keras| = {result.max_abs_diff:.3g}")
 
 
 def cmd_models(args):
@@ -466,6 +523,27 @@ def build_parser():
     p.add_argument("ids", nargs="*", metavar="ID", help="only these ids (default: all)")
     p.add_argument("--no-layers", action="store_true", help="one line per architecture")
 
+    p = add("tag", cmd_tag, "the top tags of audio files from a pretrained tagger (musicnn's or its VGG "
+                            "baseline's), as musicnn's CLI prints them; --out also writes each taggram")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER",
+                   help="audio files, or folders (walked, subfolders too, for audio files, in sorted order)")
+    _add_pretrained(p)
+    p.add_argument("-n", type=_number(int, ranged(ge=1, le=50)), default=5,
+                   help="how many tags per file, the highest mean over the file's 3 s patches first (default 5)")
+    p.add_argument("--out", metavar="DIR", help="write DIR/<file stem>.npy (taggram: patches x 50, float32) per "
+                   "file and DIR/tags.txt (the 50 labels in column order); two files with one stem are refused")
+
+    p = add("embed", cmd_embed, "per-item embeddings of a dataset's splits from a pretrained tagger: "
+                                "train_data/X_{set}_{MODEL}-{layer}_{ds}.npy, inputs of vector experiments")
+    p.add_argument("model", metavar="MODEL", help="MTT_musicnn, MSD_musicnn, MTT_vgg or MSD_vgg")
+    p.add_argument("dataset")
+    p.add_argument("--layer", help="layer whose output (mean over the item's 3 s patches, and over time and "
+                   "frequency for the convolutional layers) is the embedding (default: penultimate for "
+                   "musicnn, pool5 for VGG; tartarus architectures lists the layers)")
+    p.add_argument("-s", "--set", dest="sets", action="append", choices=SETS, help="split(s); default all")
+    p.add_argument("--overwrite", action="store_true", help="recompute sets whose files are already complete")
+    _add_pretrained(p, model=False)
+
     p = add("spectrograms", cmd_spectrograms, "decode a dataset's audio into spectrograms (resumable)")
     p.add_argument("dataset")
     p.add_argument("-j", "--jobs", dest="n_jobs", type=_entry("num_process"),
@@ -589,6 +667,21 @@ def build_parser():
     p.add_argument("--seed", type=_number(int, SEED), default=0)
     p.add_argument("--items", type=_number(int, COUNT), default=60)
     p.add_argument("--overwrite", action="store_true")
+
+    p = add("export", cmd_export, "export a trained or pretrained model for serving without tartarus: a TensorFlow "
+                                  "SavedModel or an ONNX file (batch axis free; checked against Keras after)")
+    p.add_argument("model", metavar="MODEL", help="a trained model id (model_N) or a pretrained tagger "
+                   "(MTT_musicnn, MSD_musicnn, MTT_vgg, MSD_vgg)")
+    p.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
+                   help="savedmodel (default; on the tensorflow or jax backend) or onnx (on tensorflow: needs "
+                        "tf2onnx and onnx, make onnx; on torch: onnx)")
+    p.add_argument("--out", metavar="PATH", help="where to write (default: models/model_N/export/savedmodel or "
+                   ".../model.onnx for a trained model; ./NAME.savedmodel or ./NAME.onnx for a pretrained one)")
+    p.add_argument("-l", "--layer", help="export the model up to this layer (an embedding): a name (tartarus "
+                   "architectures lists a pretrained model's), or the seed's index for a trained model")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export at the destination")
+    p.add_argument("--cache-dir", metavar="DIR", help="pretrained models: where the converted weights are kept "
+                   "(default: $TARTARUS_CACHE, else ~/.cache/tartarus)")
 
     p = add("models", cmd_models, "list the trained models (models/trained_models.tsv), then unfinished ones "
                                   "(interrupted, running, or stopped before their first epoch)")

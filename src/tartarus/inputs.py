@@ -386,6 +386,10 @@ def input_command(layout, suffix, ds, set_):
     if embedding:
         model, layer = embedding
         return layout.cli("predict", model, "-l", layer, "-s", set_)
+    pretrained = layout.parse_pretrained_suffix(suffix)
+    if pretrained:
+        name, layer = pretrained
+        return layout.cli("embed", name, ds, "--layer", layer, "-s", set_)
     if suffix in ("bow", "w2v"):
         return layout.cli("text", {"bow": "vsm"}.get(suffix, suffix), ds)
     return None
@@ -396,9 +400,12 @@ def reads_sparse(suffix, sparse):
 
     The seed's rule: with ``sparse = true`` every input is a sparse matrix except a model's
     predictions and word2vec sequences (suffixes containing ``model`` or ``w2v``), which stay dense
-    ``.npy``; with ``sparse = false`` every input is dense.
+    ``.npy``; with ``sparse = false`` every input is dense. A pretrained model's embeddings
+    (``tartarus embed``: ``MTT_musicnn-penultimate``) are a model's predictions too: dense.
     """
-    return bool(sparse) and "model" not in suffix and "w2v" not in suffix
+    from .layout import DataLayout
+    return (bool(sparse) and "model" not in suffix and "w2v" not in suffix
+            and not DataLayout.parse_pretrained_suffix(suffix))
 
 
 def vector_input_path(layout, set_, suffix, ds, sparse=None):

@@ -12,6 +12,7 @@ The names follow the original Tartarus layout so that its published datasets wor
     patches/patches_{set}_{ds}_{n}x{s}.hdf5  spectrogram patches, or vector features (N, D) (AcousticBrainz)
     patches/patches_{set}_{ds}_{n}x{s}.shards/shard_{k}.hdf5  its shards, when written on a Dask cluster
     train_data/X_{set}_{suffix}_{ds}.npy|.npz (+ items_index_{set}_{suffix}_{ds}.tsv)
+    train_data/errors_{suffix}_{ds}.tsv  items a computed input (tartarus embed) left out
     train_data/vocabulary_{suffix}_{ds}.tsv  params_{suffix}_{ds}.json  embedding_weights_{suffix}_{ds}.npy
     splits/params_{fact}_{dim}_{ds}.json  how computed targets (d2v, als, pmi) were made
     splits/interactions_{ds}.npz        user x item play counts (CSR), imported from a triplets file
@@ -20,6 +21,7 @@ The names follow the original Tartarus layout so that its published datasets wor
     splits/matrix_{val|test}_{ds}.npz   held-out items x users interactions (cold-start evaluation)
     splits/user_factors_{fact}_{dim}_{ds}.npy  splits/class_factors_{fact}_{dim}_{ds}.npy
     models/model_N/  models/trained_models.tsv
+    models/model_N/export/savedmodel/ | model.onnx  an export of the model (tartarus export)
     predictions/pred_{model}_{set}.npy + index_pred_{model}_{set}.tsv
     results/{model}_{set}.json  results/results.tsv
     results/playlist_{model}_{seed}.tsv|.m3u  a seed-based playlist (tartarus playlist)
@@ -252,6 +254,15 @@ class DataLayout:
         """The best epoch's weights so far (``training.restore_best``); Keras wants ``.weights.h5``."""
         return self.model_dir(model_id) / "best.weights.h5"
 
+    def model_export(self, model_id, fmt, layer=None):
+        """An export of a trained model (``tartarus export``): ``models/model_N/export/savedmodel`` (a
+        SavedModel folder) or ``.../export/model.onnx``; with ``layer``, ``-{layer}`` before the suffix."""
+        tail = "" if layer is None else f"-{layer}"
+        name = {"savedmodel": f"savedmodel{tail}", "onnx": f"model{tail}.onnx"}.get(fmt)
+        if name is None:
+            raise ConfigError(f"export format {fmt!r} is not known; choose one of: savedmodel, onnx")
+        return self.model_dir(model_id) / "export" / name
+
     def trained_models(self):
         return self.models_dir / "trained_models.tsv"
 
@@ -289,6 +300,25 @@ class DataLayout:
         """``(model_id, layer)`` of an :meth:`embedding_suffix` such as ``model_1-pred_9``, else None."""
         model_id, sep, layer = str(suffix).partition("-pred_")
         return (model_id, layer) if sep else None
+
+    @staticmethod
+    def pretrained_suffix(name, layer):
+        """The ``train_data`` suffix of a pretrained model's layer embedding (``tartarus embed``),
+        e.g. ``MTT_musicnn-penultimate``."""
+        return f"{name}-{layer}"
+
+    @staticmethod
+    def parse_pretrained_suffix(suffix):
+        """``(pretrained name, layer)`` of a :meth:`pretrained_suffix` such as
+        ``MTT_musicnn-penultimate``, else None (the name must be one of ``PRETRAINED_NAMES``)."""
+        from .pretrained import PRETRAINED_NAMES  # names only: pretrained imports Keras lazily
+        name, sep, layer = str(suffix).partition("-")
+        return (name, layer) if sep and layer and name in PRETRAINED_NAMES else None
+
+    def input_errors(self, suffix, ds):
+        """``set<TAB>id<TAB>path<TAB>reason`` of the items a computed ``train_data`` input left out
+        (``tartarus embed``), ``train_data/errors_{suffix}_{ds}.tsv``."""
+        return self.train_data_dir / f"errors_{suffix}_{ds}.tsv"
 
     def result(self, model_id, set_):
         return self.results_dir / f"{model_id}_{set_}.json"

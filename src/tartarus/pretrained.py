@@ -232,22 +232,14 @@ def _mel_entry():
     from .config.schema import DatasetEntry
 
     return DatasetEntry(name="musicnn", spectrogram_type="mel", resample_sr=SR, n_fft=N_FFT, hop=HOP, n_mels=N_MELS,
-                        log=False)
-
-
-def compress(power):
-    """musicnn's log compression of mel power: float16 cast, then ``log10(10000 x + 1)`` in float32."""
-    x = np.asarray(power).astype(np.float16).astype(np.float32)
-    x *= np.float32(10000.0)
-    x += np.float32(1.0)
-    return np.log10(x, out=x)
+                        log=True, log_scale="musicnn")
 
 
 def log_mel(y):
     """musicnn's input of mono float32 audio ``y`` at 16 kHz: (frames, 96) float32, frames = 1 + len(y) // 256."""
     from .audio.features import compute, get_plan
 
-    return compress(compute(y, get_plan(_mel_entry())))
+    return compute(y, get_plan(_mel_entry()))
 
 
 def cut_patches(spec, n_frames=N_FRAMES, step=None):

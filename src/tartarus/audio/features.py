@@ -18,6 +18,11 @@ datasets (SUPER, MSD-I) use ``db_ref = "max"`` and ``top_db = 80`` instead (its 
 0 dB and is floored at -80 dB. ``silence_value(entry)`` gives the floor for an entry (0.0 for
 linear power, ``-top_db`` under ``db_ref = "max"``), which is what short clips are padded with.
 
+``log_scale = "musicnn"`` replaces the dB scale by musicnn's input scale (:func:`musicnn_log`): the
+mel power cast to float16, then ``log10(10000 x + 1)`` in float32. With musicnn's settings (16 kHz,
+n_fft 512, hop 256, 96 mel bands; the entries ``*_musicnn``) the spectrogram is what the pretrained
+musicnn and VGG taggers were trained on (``tartarus.pretrained.log_mel``).
+
 The filterbank (mel), window and constant-Q kernels are built once per process and set of
 parameters (:func:`get_plan`, an LRU cache) rather than once per file, and the per-file work runs
 in float32: a windowed framing view, one real FFT, ``re**2 + im**2`` and one matrix product. The
@@ -52,11 +57,12 @@ _CQT_RES_QUALITY = "soxr_hq"
 def silence_value(entry):
     """The value silence has in this entry's spectrograms (what short clips are padded with).
 
-    0.0 for linear power; in dB, :data:`SILENCE_DB` shifted by a fixed ``db_ref``, or ``-top_db``
-    (the floor of every track) when ``db_ref = "max"`` clips at ``top_db``. (The seed padded its
-    dB patches with 0, the loudest value under ``ref=max``; only clips shorter than a patch differ.)
+    0.0 for linear power and for musicnn's scale (``log10(10000 * 0 + 1)``); in dB,
+    :data:`SILENCE_DB` shifted by a fixed ``db_ref``, or ``-top_db`` (the floor of every track) when
+    ``db_ref = "max"`` clips at ``top_db``. (The seed padded its dB patches with 0, the loudest value
+    under ``ref=max``; only clips shorter than a patch differ.)
     """
-    if not entry.log:
+    if not entry.log or entry.log_scale == "musicnn":
         return 0.0
     ref = entry.db_reference()
     if ref == "max":
@@ -93,6 +99,7 @@ class SpectrogramPlan:
     cqt_scale: Optional[np.ndarray] = None  # (n_bins,) float32, 1 / sqrt(filter length)
     db_ref: object = 1.0  # dB reference power: a float, or "max" (the track's own maximum)
     top_db: float = 0.0  # clip at (max - top_db) dB; 0 = no clipping
+    log_scale: str = "db"  # with log: "db" (10 log10), or "musicnn" (musicnn_log)
 
     # The mel filterbank is 98% zeros: it travels to worker processes as its non-zero entries
     # (about 2% of the bytes) and is made dense again on arrival.
@@ -128,13 +135,27 @@ def _plan_key(entry):
 
 def get_plan(entry):
     """The (cached) plan of ``entry``'s spectrogram parameters; built once per process and key."""
+    scale = entry.log_scale
+    if scale not in ("db", "musicnn"):
+        raise ConfigError(f"dataset {entry.name!r}: log_scale must be \"db\" or \"musicnn\", got {scale!r}")
+    if scale == "musicnn" and entry.spectrogram_type != "mel":
+        raise ConfigError(f"dataset {entry.name!r}: log_scale = \"musicnn\" is musicnn's scale of mel "
+                          f"power, got spectrogram_type = {entry.spectrogram_type!r}: use \"mel\"")
     plan = _cached_plan(_plan_key(entry))
     ref, top_db = entry.db_reference(), float(entry.top_db)
     if not entry.log:
         if ref != 1.0 or top_db:
             raise ConfigError(f"dataset {entry.name!r}: db_ref and top_db set the dB scale, but log = false "
                               f"(linear power): leave them out or set log = true")
+        if scale != "db":
+            raise ConfigError(f"dataset {entry.name!r}: log_scale = {scale!r} is a log scale, but log = false "
+                              f"(linear power): leave log_scale out or set log = true")
         return plan
+    if scale == "musicnn":
+        if ref != 1.0 or top_db:
+            raise ConfigError(f"dataset {entry.name!r}: db_ref and top_db set the dB scale, but log_scale = "
+                              f"\"musicnn\" has no reference or clipping: leave them out")
+        return dataclasses.replace(plan, log_scale="musicnn")
     if ref == 1.0 and not top_db:
         return plan
     # the dB step needs no kernels: a copy of the cached plan that shares its arrays
@@ -315,6 +336,8 @@ def compute(y, plan):
         if plan.kind == "mel":
             spec = spec @ plan.mel_t
     spec = np.ascontiguousarray(spec, dtype=np.float32)
+    if plan.log and plan.log_scale == "musicnn":
+        return musicnn_log(spec)
     if plan.log:
         np.maximum(spec, np.float32(AMIN), out=spec)
         np.log10(spec, out=spec)
@@ -323,6 +346,22 @@ def compute(y, plan):
         np.maximum(spec, np.float32(SILENCE_DB), out=spec)
         to_db(spec, plan.db_ref, plan.top_db)
     return spec
+
+
+def musicnn_log(power):
+    """musicnn's log scale of a power spectrogram: ``log10(10000 * float16(power) + 1)``, float32.
+
+    power : ``(frames, bins)`` non-negative power (mel power at 16 kHz, n_fft 512, hop 256 for the
+    pretrained taggers). musicnn casts the power to float16 before the logarithm; the product and
+    the logarithm are float32, as they were under the numpy 1.x musicnn ran on (there ``10000 *
+    float16`` promoted to float32; under numpy 2 it would stay float16 and overflow to inf above a
+    power of 6.55, which music reaches: musicnn's input of a SUPER song peaks at 6.24, a power of
+    about 1.7e2). Returns a new float32 array; silence (power 0) maps to 0.
+    """
+    x = np.asarray(power, dtype=np.float32).astype(np.float16).astype(np.float32)
+    x *= np.float32(10000.0)
+    x += np.float32(1.0)
+    return np.log10(x, out=x)
 
 
 def to_db(spec_db, db_ref=1.0, top_db=0.0):

@@ -279,12 +279,32 @@ class ShortResConfig(FamilyConfig):
     family: ClassVar[str] = "short-chunk ResNet tagger"
 
 
+@dataclass(frozen=True)
+class PretrainedConfig(FamilyConfig):
+    """The pretrained taggers under a new head (models/transfer.py): ``MTT_musicnn``, ``MSD_musicnn``,
+    ``MTT_vgg``, ``MSD_vgg``.
+
+    ``pretrained_layer``: where the released graph is cut ("" = its default, ``penultimate`` for
+    musicnn, ``pool5`` for VGG); ``trainable``: "head" (the pretrained layers frozen) or "all"
+    (fine-tuning; batch norm stays frozen); ``n_dense``: a hidden Dense layer of the head (0 = none);
+    ``dropout_factor``: dropout before each Dense layer of the head.
+    """
+    pretrained_layer: str
+    trainable: str
+    n_dense: int
+    dropout_factor: float
+    family: ClassVar[str] = "pretrained tagger under a new head"
+
+
+PRETRAINED_IDS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")  # = tartarus.pretrained.PRETRAINED_NAMES (tested)
+
 # architecture id -> its family's config; models.ARCHITECTURES has the same ids (tested)
 FAMILIES = {
     "1": AudioCnnConfig, "2": AudioMetadataConfig, "3": VectorMlpConfig, "4": TextCnnConfig,
     "5": CrnnConfig, "6": VectorMlpConfig, "11": GraphCnnConfig, "12": ParallelCnnConfig,
     "31": FusionConfig, "32": FusionConfig, "33": FusionConfig, "34": FusionConfig,
     "41": TextLstmConfig, "51": ShuflConfig, "61": MusicnnConfig, "62": ShortResConfig,
+    **{arch_id: PretrainedConfig for arch_id in PRETRAINED_IDS},
 }
 
 

@@ -51,6 +51,10 @@ FACTOR_DEVICES = ("auto", "cpu", "gpu")
 MONITORS = ("auto", "val_loss", "val_accuracy", "loss", "accuracy")  # training.monitor
 VAL_SPLITS = ("seed", "random")  # training.val_split
 SCALINGS = ("scalar", "per_bin")  # input standardisation: one mean/std, or one per (frame, bin)
+# DatasetEntry.log_scale: "db" is 10 log10(power) (librosa's power_to_db); "musicnn" is musicnn's input,
+# log10(10000 * power + 1) over the power cast to float16 (audio.features.musicnn_log)
+LOG_SCALES = ("db", "musicnn")
+TRAINABLE = ("head", "all")  # cnn.trainable of the pretrained architectures (models/transfer.py)
 # training.distribution: one device as Keras places it, or the global batch split over devices
 # (tartarus.distribution: keras.distribution.DataParallel on JAX, tf.distribute.MirroredStrategy on TF)
 DISTRIBUTIONS = ("none", "data_parallel")
@@ -221,6 +225,11 @@ class CnnSection:
     # () = the architecture's own, the seed's (32, 32) GRUs for 5 and one 2048-unit LSTM for 41
     rnn_units: tuple[int, ...] = _ranged((), ge=1)
     rnn_dropout: float = _ranged(0.3, ge=0, lt=1)  # dropout after the last GRU (architecture 5; Choi's CRNN uses 0.3)
+    # pretrained architectures (MTT_musicnn, MSD_musicnn, MTT_vgg, MSD_vgg; models/transfer.py): the
+    # layer the pretrained graph is cut at ("" = the model's default: penultimate for musicnn, pool5 for
+    # VGG), and what trains: "head" (the pretrained layers frozen) or "all" (fine-tuning)
+    pretrained_layer: str = ""
+    trainable: str = _choice("head", TRAINABLE)
 
 
 @dataclass
@@ -285,6 +294,7 @@ class DatasetEntry:
     bins_per_octave: int = _ranged(12, ge=1)
     fmin: float = _ranged(32.70319566257483, gt=0)  # Hz
     log: bool = True
+    log_scale: str = _choice("db", LOG_SCALES)  # with log = true: dB, or musicnn's log10(10000 x + 1)
     db_ref: str = "1.0"  # dB reference power: a number, or "max" (each track's own maximum, the seed's)
     # clip each track at (its max - top_db) dB; 0 = no clipping (the seed: 80)
     top_db: float = _ranged(0.0, ge=0, note="0 = no clipping")
@@ -306,6 +316,10 @@ class DatasetEntry:
     w2v_epochs: int = _ranged(5, ge=1)  # gensim's default
     w2v_skipgram: bool = False  # false: CBOW, as the seed
     d2v_dim: int = _ranged(40, ge=1)
+    # another dataset whose index and split files (index/*_{it}.tsv, splits/*_{it}.*) this one shares:
+    # `tartarus spectrograms` and `tartarus patches` copy them under this entry's name first
+    # (datasets/derived.py), so the same items get spectrograms made another way ("" = its own files)
+    items_from: str = ""
     description: str = ""
     base: str = ""
 
@@ -322,6 +336,8 @@ class DatasetEntry:
         # clipping, so spectrogram folders made before these keys existed still match
         if self.log and (self.db_reference() != 1.0 or self.top_db):
             params.update(db_ref=self.db_reference(), top_db=float(self.top_db))
+        if self.log_scale != "db":  # likewise stored only when not the default
+            params.update(log_scale=self.log_scale)
         return params
 
     def db_reference(self):

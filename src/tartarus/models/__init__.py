@@ -9,8 +9,10 @@ family config and calls the builder.
 
 Modules, by what they hold: ``audio_cnn`` (the seed's audio CNNs 1, 2, 11, 12), ``recurrent`` (CRNN 5,
 text LSTM 41), ``text_cnn`` (4), ``dense`` (vector MLPs 3, 6), ``fusion`` (31 to 34), ``shufl`` (51),
-``taggers`` (musicnn 61, short-chunk ResNet 62); ``blocks`` holds what they share (naming, input
-checks, the head), ``layers`` the custom layers, ``catalog`` the table ``tartarus architectures`` prints.
+``taggers`` (musicnn 61, short-chunk ResNet 62), ``transfer`` (the released musicnn and VGG
+taggers, ``MTT_musicnn`` ..., under a new head; their graphs in ``pretrained_nets``); ``blocks`` holds
+what they share (naming, input checks, the head), ``layers`` the custom layers, ``catalog`` the
+table ``tartarus architectures`` prints.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .recurrent import build_crnn, build_text_lstm
 from .shufl import build_shufl_cnn
 from .taggers import build_musicnn, build_short_chunk_resnet
 from .text_cnn import build_text_cnn
+from .transfer import build_transfer
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Architecture:
 
 
 _AUDIO_EXAMPLE = ((96, 96, 1),)  # patches: frames, bins, channels
+_MUSICNN_EXAMPLE = ((187, 96, 1),)  # musicnn's input: 3 s at 16 kHz, hop 256, 96 mel bands
 _VECTOR_EXAMPLE = ((300,),)
 
 ARCHITECTURES = {
@@ -135,6 +139,12 @@ ARCHITECTURES = {
                        defaults={"sequence_length": 500, "embedding_dim": 300, "vocab_size": 500, "rnn_units": (2048,),
                                  "final_activation": "linear"},
                        example_shapes=((100,),)),
+    # the released musicnn taggers and VGG baselines (Pons and Serra 2019) under a new head (models/transfer.py;
+    # weights: make pretrained); input: a dataset entry with log_scale = "musicnn" (DUMMY_musicnn, SUPER_musicnn)
+    **{name: Architecture(name, f"{what} pretrained on {data} + a new head", "patches", build_transfer,
+                          defaults={"final_activation": "softmax"}, example_shapes=_MUSICNN_EXAMPLE)
+       for name, what, data in (("MTT_musicnn", "musicnn", "MagnaTagATune"), ("MSD_musicnn", "musicnn", "MSD"),
+                                ("MTT_vgg", "VGG", "MagnaTagATune"), ("MSD_vgg", "VGG", "MSD"))},
 }
 
 

@@ -27,6 +27,7 @@ class ArchitectureInfo:
     example_shapes: tuple
     n_params: int
     layers: list
+    note: str = ""  # why the model could not be built (a pretrained one whose weights are not installed)
 
 
 def _sort_key(arch_id):
@@ -35,12 +36,21 @@ def _sort_key(arch_id):
 
 def describe_architectures(ids=None, n_out=10):
     """ArchitectureInfo for ``ids`` (default: all, by id), each built with ``n_out`` outputs."""
+    from ..config.families import PRETRAINED_IDS
+    from ..errors import MissingInput
     from . import ARCHITECTURES, build_model, default_cnn, get_architecture, named_layers
 
     chosen = [get_architecture(i) for i in ids] if ids else [ARCHITECTURES[k] for k in sorted(ARCHITECTURES, key=_sort_key)]
     out = []
     for arch in chosen:
-        model = build_model(default_cnn(arch.id), arch.example_shapes, n_out)
+        try:
+            model = build_model(default_cnn(arch.id), arch.example_shapes, n_out)
+        except MissingInput as exc:  # a pretrained architecture without its weights: listed, not built
+            if arch.id not in PRETRAINED_IDS:
+                raise
+            out.append(ArchitectureInfo(arch.id, arch.name, arch.input_kind, tuple(arch.example_shapes), 0, [],
+                                        note=str(exc)))
+            continue
         layers = [(i, layer.name, tuple(layer.output.shape[1:])) for i, layer in named_layers(model)]
         out.append(ArchitectureInfo(arch.id, arch.name, arch.input_kind, tuple(arch.example_shapes),
                                     int(model.count_params()), layers))
@@ -53,12 +63,15 @@ def _shape(shape):
 
 def format_architectures(infos, layers=True):
     """The table as text; with ``layers``, every architecture's ``-l`` indices and names under it."""
-    head = f"{'id':>4}  {'name':<52} {'input':<22} {'example input':<22} {'parameters':>11}"
+    w = max([4] + [len(info.id) for info in infos])  # the ids of the pretrained models are names
+    head = f"{'id':<{w}}  {'name':<52} {'input':<22} {'example input':<22} {'parameters':>11}"
     lines = [head, "-" * len(head)]
     for info in infos:
         shapes = " + ".join(_shape(s) for s in info.example_shapes)
         kind = INPUT_KINDS.get(info.input_kind, info.input_kind)
-        lines.append(f"{info.id:>4}  {info.name:<52} {kind:<22} {shapes:<22} {info.n_params:>11,}")
+        lines.append(f"{info.id:<{w}}  {info.name:<52} {kind:<22} {shapes:<22} {info.n_params:>11,}")
+        if info.note:
+            lines.append(f"{'':>6}not built: {info.note}")
         if layers:
             cells = [f"{'-' if i is None else i}:{name}" for i, name, _ in info.layers]
             row, rows = "", []

@@ -73,25 +73,29 @@ def _frequency_max(x, name):
     return layers.Reshape((frames, channels), name=f"{name}_frames")(x)
 
 
-def _patch_input(n_frames):
-    inputs = keras.Input(shape=(n_frames, N_MELS), name="patches")
-    x = layers.Reshape((n_frames, N_MELS, 1), name="patches_2d")(inputs)
-    return inputs, layers.BatchNormalization(epsilon=1e-3, name="input_bn")(x)
+def _dropout(rate, name, dropout):
+    """The release's dropout, or (``dropout=False``) an Identity of the same name."""
+    return layers.Dropout(rate, name=name) if dropout else layers.Identity(name=name)
 
 
-def _tag_head(x, name):
+def _input_bn(x, n_frames):
+    x = layers.Reshape((n_frames, N_MELS, 1), name="patches_2d")(x)
+    return layers.BatchNormalization(epsilon=1e-3, name="input_bn")(x)
+
+
+def _tag_head(x):
     logits = layers.Dense(N_TAGS, name="logits")(x)
-    outputs = layers.Activation("sigmoid", name="taggram")(logits)
-    return outputs
+    return layers.Activation("sigmoid", name="taggram")(logits)
 
 
-def build_musicnn_net(name="musicnn", n_frames=N_FRAMES):
-    """The release's musicnn graph (module docstring): ``patches`` (b, n_frames, 96) -> ``taggram`` (b, 50).
+def musicnn_graph(x, n_frames=N_FRAMES, dropout=True):
+    """The release's musicnn layers (module docstring) applied to ``x`` (b, n_frames, 96): the taggram tensor.
 
-    ``n_frames`` : patch length in frames (187 = 3 s, what the models were trained on; musicnn
-    accepts other lengths, the VGG does not).
+    Every layer keeps the release's name, so a model over ``x`` and any named layer's output (a
+    cut for transfer) gets the weights by name. ``dropout=False`` puts Identity layers in place of
+    the dropout (a frozen front end computes the same features in training and inference).
     """
-    inputs, x = _patch_input(n_frames)
+    x = _input_bn(x, n_frames)
     padded = layers.ZeroPadding2D(((3, 3), (0, 0)), name="timbral_pad")(x)
     timbral = [_frequency_max(_conv_relu_bn(padded, n, TIMBRAL_FILTERS, (7, bands)), n) for n, bands in TIMBRAL]
     temporal = []
@@ -122,24 +126,45 @@ def build_musicnn_net(name="musicnn", n_frames=N_FRAMES):
                                                      layers.Reshape((channels, 1), name="mean_pool_col")(mean_pool)])
     x = layers.Flatten(name="pooled")(pairs)  # max, mean, max, mean, ... as the release's flatten
     x = layers.BatchNormalization(epsilon=1e-3, name="pooled_bn")(x)
-    x = layers.Dropout(0.5, name="pooled_dropout")(x)
+    x = _dropout(0.5, "pooled_dropout", dropout)(x)
     x = layers.Dense(DENSE_UNITS, activation="relu", name="dense")(x)
     x = layers.BatchNormalization(epsilon=1e-3, name="penultimate")(x)
-    x = layers.Dropout(0.5, name="penultimate_dropout")(x)
-    return keras.Model(inputs, _tag_head(x, name), name=name)
+    x = _dropout(0.5, "penultimate_dropout", dropout)(x)
+    return _tag_head(x)
 
 
-def build_vgg_net(name="vgg"):
-    """The release's VGG baseline (module docstring): ``patches`` (b, 187, 96) -> ``taggram`` (b, 50)."""
-    inputs, x = _patch_input(N_FRAMES)
+def vgg_graph(x, dropout=True):
+    """The release's VGG layers (module docstring) applied to ``x`` (b, 187, 96): the taggram tensor
+    (names and ``dropout`` as :func:`musicnn_graph`)."""
+    x = _input_bn(x, N_FRAMES)
     for k, (pool, strides) in enumerate(VGG_POOLS, 1):
         if k > 1:
-            x = layers.Dropout(0.25, name=f"pool{k - 1}_dropout")(x)
+            x = _dropout(0.25, f"pool{k - 1}_dropout", dropout)(x)
         x = _conv_relu_bn(x, f"conv{k}", VGG_FILTERS, (3, 3), padding="same")
         x = layers.MaxPooling2D(pool, strides=strides, name=f"pool{k}" if k < 5 else "pool5_2d")(x)
     x = layers.Flatten(name="pool5")(x)
-    x = layers.Dropout(0.5, name="pool5_dropout")(x)
-    return keras.Model(inputs, _tag_head(x, name), name=name)
+    x = _dropout(0.5, "pool5_dropout", dropout)(x)
+    return _tag_head(x)
+
+
+GRAPHS = {"musicnn": musicnn_graph, "vgg": vgg_graph}
+"""family -> the function applying its layers to a (b, 187, 96) tensor."""
+
+
+def build_musicnn_net(name="musicnn", n_frames=N_FRAMES):
+    """The release's musicnn: ``patches`` (b, n_frames, 96) -> ``taggram`` (b, 50).
+
+    ``n_frames`` : patch length in frames (187 = 3 s, what the models were trained on; musicnn
+    accepts other lengths, the VGG does not).
+    """
+    inputs = keras.Input(shape=(n_frames, N_MELS), name="patches")
+    return keras.Model(inputs, musicnn_graph(inputs, n_frames), name=name)
+
+
+def build_vgg_net(name="vgg"):
+    """The release's VGG baseline: ``patches`` (b, 187, 96) -> ``taggram`` (b, 50)."""
+    inputs = keras.Input(shape=(N_FRAMES, N_MELS), name="patches")
+    return keras.Model(inputs, vgg_graph(inputs), name=name)
 
 
 def _musicnn_checkpoint_names():

@@ -28,7 +28,6 @@ embed``: per-item embeddings of a dataset's splits as ``train_data`` inputs of v
 from __future__ import annotations
 
 import collections
-import errno
 import itertools
 import sys
 import time
@@ -40,7 +39,7 @@ import numpy as np
 
 from . import fileio
 from .checks import check_int, check_n_jobs
-from .errors import AudioError, ConfigError, DataMismatch, OutputError
+from .errors import ConfigError, DataMismatch
 
 DEFAULT_BATCH_SIZE = 64  # patches per inference batch: 64 x 187 x 96 float32 is 4.6 MB
 DEFAULT_TOP_N = 5
@@ -301,20 +300,14 @@ def prepare_file(path, step=None):
     """Worker side: ``(path, (n, 187, 96) float32 patches, None)``, or ``(path, None, reason)`` when
     the file cannot be used (the reason as in the spectrogram stage's errors.tsv). A full disk
     (a decoder's scratch file) raises OutputError instead: it is no fault of the file."""
-    from .audio.runner import _one_blas_thread, _reason
+    from .audio.runner import failure_reason, one_blas_thread
     from .pretrained import file_patches
 
     try:
-        with _one_blas_thread():  # small products on busy cores: one thread each is fastest
+        with one_blas_thread():  # small products on busy cores: one thread each is fastest
             return path, file_patches(path, step), None
-    except OutputError:
-        raise
-    except AudioError as exc:
-        return path, None, _reason(exc, path)
     except Exception as exc:  # one bad file must not end the run
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutputError(path, exc.errno) from None
-        return path, None, _reason(exc, path, prefix=f"{type(exc).__name__}: ")
+        return path, None, failure_reason(exc, path, path)
 
 
 # ----------------------------------------------------------------------------- tartarus tag

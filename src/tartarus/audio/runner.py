@@ -274,7 +274,7 @@ def _run(todo, plan, entry, n_jobs, progress, client=None):
             yield from _run_on_cluster(client, todo, plan, bar)
             return
         if workers == 1:
-            with _one_blas_thread():
+            with one_blas_thread():
                 for item in todo:
                     yield _process_one(*item, plan)
                     bar.update(1)
@@ -315,7 +315,7 @@ def process_chunk(chunk, plan):
     One BLAS thread per process: the matrix products are small, and competing BLAS threads on busy
     cores slow them down by orders of magnitude.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         return [_process_one(item_id, audio, target, plan) for item_id, audio, target in chunk]
 
 
@@ -325,14 +325,25 @@ def _process_one(item_id, audio, target, plan):
         spec = features.compute(y, plan)
         fileio.save_npy(target, spec)
         return item_id, audio, True, y.shape[0] / plan.sr
-    except OutputError:  # a full disk is no fault of the file: it ends the run, in a worker too
-        raise
-    except AudioError as exc:
-        return item_id, audio, False, _reason(exc, audio)
     except Exception as exc:  # one bad file must not end the run
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutputError(target, exc.errno) from None  # e.g. a decoder's scratch file
-        return item_id, audio, False, _reason(exc, audio, prefix=f"{type(exc).__name__}: ")
+        return item_id, audio, False, failure_reason(exc, audio, target)
+
+
+def failure_reason(exc, audio, target):
+    """The ``errors.tsv`` reason of an audio file whose processing raised ``exc``.
+
+    What is no fault of the file ends the run instead, in a worker too: an OutputError is raised
+    again, and a full disk or quota (e.g. a decoder's scratch file) becomes an OutputError naming
+    ``target``. Any other exception is the file's: its message, prefixed with its type unless it is
+    an AudioError.
+    """
+    if isinstance(exc, OutputError):
+        raise exc
+    if isinstance(exc, AudioError):
+        return _reason(exc, audio)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise OutputError(target, exc.errno) from None
+    return _reason(exc, audio, prefix=f"{type(exc).__name__}: ")
 
 
 def _reason(exc, audio, prefix=""):
@@ -343,7 +354,7 @@ def _reason(exc, audio, prefix=""):
     return (prefix + text).replace("\t", " ")
 
 
-class _one_blas_thread:
+class one_blas_thread:
     def __enter__(self):
         try:
             from threadpoolctl import threadpool_limits

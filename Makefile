@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: install run test dummy-data bench clean-data backends pipeline pipeline-rec pretrained onnx
+.PHONY: install run test dummy-data bench clean-data backends pipeline pipeline-rec pretrained onnx browser
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,21 @@ pretrained:
 # none of them changes numpy, TensorFlow or Keras
 onnx: install
 	$(BIN)/python -m pip install -q -e '.[test,onnx]'
+
+# optional: headless Chromium and its driver (Debian's packages), so that tests/test_browser.py opens pages
+# in a real browser; root installs with apt-get, anyone else through sudo
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	    echo "browser: $$(command -v chromium) and $$(command -v chromedriver) are installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	elif command -v sudo >/dev/null; then \
+	    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else \
+	    echo "browser: cannot install chromium and chromium-driver: not root and no sudo;" \
+	         "ask an administrator to run: apt-get install chromium chromium-driver" >&2; \
+	    exit 1; \
+	fi
 
 # optional: the other Keras backends, so that tests/test_backends.py runs them too
 # (torch 2.13.0 is a CPU wheel already on these machines; never the registry's CUDA build)

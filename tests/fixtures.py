@@ -34,3 +34,23 @@ def local_cluster(n_workers=2):
     with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:
         yield cluster
+
+
+def dummy_text_recommender(root, evaluate):
+    """A dummy data root (0.5 s clips) with 4-d ALS factors and ``dummy_text_als`` (rec_sparse on tf-idf)
+    trained for 1 epoch, evaluated on test when ``evaluate``. Returns ``(DataLayout, model_id)``."""
+    from tartarus import text
+    from tartarus.config import Registry
+    from tartarus.datasets.dummy import generate_dummy
+    from tartarus.pipeline import make_factors, run_experiment
+
+    layout = DataLayout(root)
+    generate_dummy(layout.root, clip_seconds=0.5)
+    reg = Registry()
+    entry = reg.dataset("DUMMY")
+    make_factors(layout, "DUMMY", "als", 4, seed=0)
+    text.build_vsm(layout, "DUMMY", max_df=entry.max_df, min_df=entry.min_df,
+                   max_features=entry.max_features or None, n_words=entry.n_words)
+    result = run_experiment(reg.experiment("dummy_text_als", ["training.n_epochs=1"]), ("bow",), layout,
+                            verbose=0, evaluate=evaluate)
+    return layout, result.model_id

@@ -122,22 +122,8 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path):
 @pytest.fixture(scope="module")
 def dummy_rec(tmp_path_factory):
     """A dummy data root with 4-d ALS factors and a trained rec_sparse model (1 epoch) to them."""
-    from tartarus import text
-    from tartarus.config import Registry
-    from tartarus.datasets.dummy import generate_dummy
-    from tartarus.layout import DataLayout
-    from tartarus.pipeline import make_factors, run_experiment
-
-    layout = DataLayout(tmp_path_factory.mktemp("dask_eval") / "data")
-    generate_dummy(layout.root, clip_seconds=0.5)
-    reg = Registry()
-    entry = reg.dataset("DUMMY")
-    make_factors(layout, "DUMMY", "als", 4, seed=0)
-    text.build_vsm(layout, "DUMMY", max_df=entry.max_df, min_df=entry.min_df,
-                   max_features=entry.max_features or None, n_words=entry.n_words)
-    result = run_experiment(reg.experiment("dummy_text_als", ["training.n_epochs=1"]), ("bow",), layout,
-                            verbose=0, evaluate=False)
-    return layout, result.model_id
+    from tests.fixtures import dummy_text_recommender
+    return dummy_text_recommender(tmp_path_factory.mktemp("dask_eval") / "data", evaluate=False)
 
 
 def _metrics(layout, model_id):

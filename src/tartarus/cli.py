@@ -134,11 +134,13 @@ def cmd_run(args):
     layout = _layout(args)
     from .distribution import devices_overrides
     overrides = list(args.set) + devices_overrides(args.devices)
+    if args.tensorboard:
+        overrides.append("training.tensorboard=true")
     experiment = None if args.resume else _registry(args).experiment(args.name, overrides)
     if args.resume and args.name and args.name != "-":
         print(f"resuming {args.resume} (its saved config is used; {args.name!r} is ignored)")
     result = run_experiment(experiment, tuple(args.suffixes), layout, resume=args.resume, evaluate=not args.no_eval,
-                            overrides=overrides if args.resume else ())
+                            overrides=overrides if args.resume else (), report=not args.no_report)
     if not result.nothing_to_do:
         print(f"{result.model_id}: done after {result.epochs} epoch(s); model in {layout.model_dir(result.model_id)}")
 
@@ -393,6 +395,36 @@ def cmd_export(args):
         print(f"  {result.check_note}: largest |export - keras| = {result.max_abs_diff:.3g}")
 
 
+def cmd_report(args):
+    from .report import write_comparison, write_report
+    layout = _layout(args)
+    if args.compare:
+        if len(args.models) < 2:
+            raise ConfigError(f"report --compare needs two or more models, got {len(args.models)}: "
+                              f"{' '.join(args.models)}")
+        print(f"comparison of {', '.join(args.models)} -> {write_comparison(layout, args.models, out=args.out)}")
+        return
+    if args.out and len(args.models) > 1:
+        raise ConfigError("report --out names one page: give one model, or --compare for one page of several")
+    for model_id in args.models:
+        path = write_report(layout, model_id, out=args.out, layer=args.layer, projection=args.projection,
+                            embedding=not args.no_embedding)
+        print(f"{model_id}: report -> {path}")
+
+
+def cmd_results(args):
+    from .report.runs import format_runs, gather_runs
+    layout = _layout(args)
+    rows = gather_runs(layout, experiment=args.experiment, dataset=args.dataset)
+    if not rows:
+        which = "".join(f" {flag} {value}" for flag, value in (("--experiment", args.experiment),
+                                                              ("--dataset", args.dataset)) if value is not None)
+        print(f"no evaluated model{' matching' + which if which else ''} under {layout.results_dir}; "
+              f"{layout.cli('run', 'EXPERIMENT')} trains and evaluates one", file=sys.stderr)
+        return
+    print(format_runs(rows, metrics=args.metrics, fmt=args.format))
+
+
 def cmd_models(args):
     from .store import clean_models, trained_models, unfinished_models
     layout = _layout(args)
@@ -438,12 +470,17 @@ def build_parser():
                    help="override a value, e.g. --set training.n_epochs=3")
     p.add_argument("--resume", metavar="MODEL_ID", help="continue an interrupted model from its last epoch "
                    "(with --set, only training.n_epochs, training.patience and training.early_stopping may change, "
-                   "and --devices)")
+                   "and --devices, --tensorboard)")
     p.add_argument("--no-eval", action="store_true", help="skip prediction and evaluation after training")
+    p.add_argument("--no-report", action="store_true", help="skip the report page after evaluating "
+                   "(models/MODEL/report.html; tartarus report MODEL makes it later)")
     p.add_argument("--devices", type=_number(int, range_of(TrainingSection, "devices")), metavar="N",
                    help="train data-parallel on N devices of the backend (JAX or TensorFlow; 0 = all of them): "
                         "sets training.distribution = data_parallel and training.devices = N; the global batch "
                         "training.n_minibatch is split evenly over them")
+    p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs under "
+                   "models/MODEL/tensorboard (sets training.tensorboard = true); open them with "
+                   "tensorboard --logdir DATA/models/MODEL/tensorboard")
 
     p = add("predict", cmd_predict, "write a model's outputs or a layer's embeddings per item")
     p.add_argument("model", help="model id, e.g. model_1")
@@ -463,6 +500,28 @@ def build_parser():
                    help="with --full-track: only the middle patch of the trimmed track (the seed's -rnd)")
     p.add_argument("-pd", "--pred-dataset", metavar="DATASET",
                    help="predict the items of another dataset (its splits, patches or spectrograms) with this model")
+
+    p = add("report", cmd_report, "write a model's report page (models/MODEL/report.html), or compare models")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="model id(s), e.g. model_1")
+    p.add_argument("--compare", action="store_true",
+                   help="one page of the models side by side (results/compare_MODEL_..._MODEL.html)")
+    p.add_argument("-l", "--layer", help="the embedding map's layer, index (the seed's numbering) or name "
+                   "(default: the layer before the output)")
+    p.add_argument("--projection", choices=("tsne", "pca", "umap"), default="tsne",
+                   help="how the embedding map is projected to 2-D (default t-SNE; umap needs umap-learn)")
+    p.add_argument("--no-embedding", action="store_true", help="leave the embedding map out (it runs the model "
+                   "on the test split)")
+    p.add_argument("--out", metavar="FILE.html", help="write the page here instead")
+
+    p = add("results", cmd_results, "one table of every evaluated model: inputs, dataset, split, metrics, epochs, "
+                                    "training time (reads results/, writes nothing)")
+    p.add_argument("--experiment", metavar="GLOB", help="only experiments whose name matches, e.g. 'dummy_*'")
+    p.add_argument("--dataset", metavar="DS", help="only models of this dataset")
+    p.add_argument("--metric", dest="metrics", action="extend", nargs="+", metavar="M",
+                   help="metric columns, e.g. --metric roc_auc pr_auc precision@5 (default: accuracy, macro_f1, "
+                        "roc_auc, pr_auc, map_at_k, precision@C and ndcg@C, those the results have)")
+    p.add_argument("--format", choices=("table", "md", "csv", "latex"), default="table",
+                   help="aligned text (default), GitHub markdown, CSV, or a LaTeX tabular (booktabs, 3 decimals)")
 
     p = add("evaluate", cmd_evaluate, "evaluate a trained model and write results/")
     p.add_argument("model")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -231,35 +232,11 @@ def write_results(layout, model_id, set_, results, experiment_name="", extra=Non
 
 
 def save_confusion_plot(path, matrix, labels=None, title=""):
-    """A labelled confusion-matrix heat map (rows: true, columns: predicted) as PNG, atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """A labelled confusion-matrix heat map (rows: true, columns: predicted) as PNG, atomically
+    (drawn by :func:`tartarus.report.figures.confusion_figure`)."""
+    from .report.figures import confusion_figure, save_png
 
-    cm = np.asarray(matrix)
-    c = cm.shape[0]
-    labels = list(labels) if labels is not None else [str(i) for i in range(c)]
-    size = max(3.5, 0.6 * c + 2.0)
-    fig = Figure(figsize=(size, size * 0.9))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(cm, cmap="Blues", vmin=0)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(c), labels=labels, rotation=45 if c > 4 else 0, ha="right" if c > 4 else "center")
-    ax.set_yticks(range(c), labels=labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if title:
-        ax.set_title(title, fontsize=9)
-    if c <= 30:
-        top = cm.max() if cm.size else 0
-        for i in range(c):
-            for j in range(c):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                        color="white" if top and cm[i, j] > top / 2 else "black", fontsize=8)
-    fig.tight_layout()
-    with fileio.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
+    return save_png(confusion_figure(matrix, labels, title=title), path, dpi=100)
 
 
 # ------------------------------------------------------------------------------- trained models
@@ -269,7 +246,7 @@ def _experiment_of(layout, model_id):
     return read_record(layout, model_id).load_experiment()
 
 
-def _saved_scores(layout, model_id, set_, experiment):
+def saved_scores(layout, model_id, set_, experiment):
     """``(scores, y_true, labels, missing)`` of ``model_id``'s saved predictions on ``set_``, rows in
     the split's order without the items that have no prediction (listed in ``missing``)."""
     ds = experiment.dataset
@@ -316,7 +293,7 @@ def decision_thresholds(layout, model_id, experiment):
         raise ConfigError(f"evaluating.thresholds = {ev.thresholds!r} chooses thresholds on the val split, but "
                           f"{layout.items_index('val', ds.dataset)} does not exist; make the split or set "
                           f"evaluating.thresholds = \"fixed\" (threshold {ev.threshold})")
-    scores, y_true, labels, _ = _saved_scores(layout, model_id, "val", experiment)
+    scores, y_true, labels, _ = saved_scores(layout, model_id, "val", experiment)
     chosen = M.f_max_thresholds(y_true, scores, per_class=ev.thresholds == "per_class", default=ev.threshold)
     names = _labels(labels, len(chosen.values))
     info = {"mode": ev.thresholds, "chosen_on": "val", "n_items": int(len(scores)),
@@ -338,7 +315,7 @@ def evaluate_saved(layout, model_id, set_, experiment=None, write=True, verbose=
     """
     experiment = experiment or _experiment_of(layout, model_id)
     ds = experiment.dataset
-    scores, y_true, labels, missing = _saved_scores(layout, model_id, set_, experiment)
+    scores, y_true, labels, missing = saved_scores(layout, model_id, set_, experiment)
     threshold, info = 0.5, None
     if ds.evaluation == "multilabel":
         threshold, info = decision_thresholds(layout, model_id, experiment)
@@ -427,6 +404,81 @@ def _protocols(protocol):
     return PROTOCOLS if protocol == "both" else (protocol,)
 
 
+@dataclass
+class RecommendationInputs:
+    """What a recommendation evaluation ranks, as :func:`recommendation_inputs` reads it.
+
+    relevance : (n_users, n_items) CSR float64, the held-out counts of the evaluated users (rows)
+        for the items with a prediction (columns). users : (n_users, f) their factors.
+    predicted : (n_items, f) the model's predicted item factors (not normalised), rows as the columns.
+    item_ids : (n_items,) the split's item ids of the columns; missing : the split's items without
+        a prediction, left out. user_rows : (n_users,) each row's position among all users
+        (``layout.user_factors`` rows, ``layout.interaction_users`` lines); user_ids : the ids of
+        those lines when the file is there and lists every user, else None.
+    """
+    relevance: object
+    users: np.ndarray
+    predicted: np.ndarray
+    item_ids: list
+    missing: list
+    user_rows: np.ndarray
+    user_ids: list | None = None
+
+    def scores(self, device="cpu"):
+        """The model's scores of these users, :func:`recommendation_scores`."""
+        return recommendation_scores(self.predicted, self.users, device)
+
+    def baselines(self, seed=0):
+        """``{"random": UniformScores, "popularity": PopularityScores}`` of these users, as evaluated."""
+        return {"random": UniformScores(seed, self.relevance.shape),
+                "popularity": PopularityScores(np.asarray((self.relevance > 0).sum(axis=0)).ravel())}
+
+
+def recommendation_inputs(layout, model_id, set_, experiment=None):
+    """The users, items and held-out relevance of ``model_id``'s recommendation evaluation on ``set_``,
+    as :class:`RecommendationInputs`; reads files, writes nothing.
+
+    Reads ``layout.items_index(set_, ds)``, the held-out ``layout.eval_matrix(set_, ds)`` (items x
+    users), the user factors and the model's saved predictions (items without one are left out of
+    the candidates). Users with neither a trained factor (a zero row: no train interaction) nor a
+    held-out item are no user of the evaluation under either protocol and are left out.
+    """
+    experiment = experiment or _experiment_of(layout, model_id)
+    ds = experiment.dataset
+    from .factors import check_factors_current
+    check_factors_current(layout, ds.dataset, ds.fact, ds.dim)  # held-out matrix and factors from one import
+    split_ids = fileio.read_items_index(layout.items_index(set_, ds.dataset))
+    matrix = fileio.load_sparse(layout.eval_matrix(set_, ds.dataset),
+                                layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
+    if matrix.shape[0] != len(split_ids):
+        raise DataMismatch(f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[0]} item rows but "
+                           f"{layout.items_index(set_, ds.dataset)} lists {len(split_ids)} items")
+    users = fileio.load_npy(layout.user_factors(ds.fact, ds.dim, ds.dataset),
+                            layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim), finite=True)
+    if users.shape[0] != matrix.shape[1]:
+        raise DataMismatch(f"{layout.user_factors(ds.fact, ds.dim, ds.dataset)} has {users.shape[0]} users but "
+                           f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[1]} user columns")
+    predicted, missing = _aligned_predictions(layout, model_id, set_, split_ids)
+    item_ids = list(split_ids)
+    if missing:  # items without a prediction cannot be ranked: leave them out of the candidates
+        keep = ~np.isnan(predicted).any(axis=1)
+        predicted, matrix = predicted[keep], matrix[np.flatnonzero(keep)]
+        item_ids = [item for item, kept in zip(split_ids, keep) if kept]
+    relevance = matrix.T.tocsr().astype(np.float64)  # users x items, the held-out counts
+    relevance.eliminate_zeros()
+    held = M.relevant_counts(relevance) > 0
+    evaluated = np.flatnonzero(held | np.any(users != 0, axis=1))
+    if len(evaluated) < len(users):
+        relevance, users = relevance[evaluated], users[evaluated]
+    user_ids = None
+    names = layout.interaction_users(ds.dataset)
+    if names.exists():
+        lines = fileio.read_lines(names)
+        # names only when the file lists exactly the factors' users (else the rows are another import's)
+        user_ids = [lines[i] for i in evaluated] if len(lines) == matrix.shape[1] else None
+    return RecommendationInputs(relevance, users, predicted, item_ids, missing, evaluated, user_ids)
+
+
 def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True, verbose=0, seed=0,
                             protocol=None, device="cpu", block_map=None, auc=None):
     """Cold-start recommendation metrics of ``model_id``'s predicted item factors on ``set_``.
@@ -454,41 +506,18 @@ def evaluate_recommendation(layout, model_id, set_, experiment=None, write=True,
     items).
     """
     experiment = experiment or _experiment_of(layout, model_id)
-    ds = experiment.dataset
     k = experiment.evaluating.map_k
     auc = experiment.evaluating.ranking_auc if auc is None else bool(auc)
     protocols = _protocols(protocol or experiment.evaluating.protocol)
-    from .factors import check_factors_current
-    check_factors_current(layout, ds.dataset, ds.fact, ds.dim)  # held-out matrix and factors from one import
-    split_ids = fileio.read_items_index(layout.items_index(set_, ds.dataset))
-    matrix = fileio.load_sparse(layout.eval_matrix(set_, ds.dataset),
-                                layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim))
-    if matrix.shape[0] != len(split_ids):
-        raise DataMismatch(f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[0]} item rows but "
-                           f"{layout.items_index(set_, ds.dataset)} lists {len(split_ids)} items")
-    users = fileio.load_npy(layout.user_factors(ds.fact, ds.dim, ds.dataset),
-                            layout.cli("factors", ds.dataset, "--method", ds.fact, "--dim", ds.dim), finite=True)
-    if users.shape[0] != matrix.shape[1]:
-        raise DataMismatch(f"{layout.user_factors(ds.fact, ds.dim, ds.dataset)} has {users.shape[0]} users but "
-                           f"{layout.eval_matrix(set_, ds.dataset)} has {matrix.shape[1]} user columns")
-    predicted, missing = _aligned_predictions(layout, model_id, set_, split_ids)
-    if missing:  # items without a prediction cannot be ranked: leave them out of the candidates
-        keep = ~np.isnan(predicted).any(axis=1)
-        predicted, matrix = predicted[keep], matrix[np.flatnonzero(keep)]
-    relevance = matrix.T.tocsr().astype(np.float64)  # users x items, the held-out counts
-    relevance.eliminate_zeros()
-    # users without a trained factor (a zero row: no train interaction) and without a held-out
-    # item are no user of the evaluation under either protocol
-    held = M.relevant_counts(relevance) > 0
-    evaluated = np.flatnonzero(held | np.any(users != 0, axis=1))
-    if len(evaluated) < len(users):
-        relevance, users = relevance[evaluated], users[evaluated]
+    ds = experiment.dataset
+    inputs = recommendation_inputs(layout, model_id, set_, experiment)
+    relevance, missing = inputs.relevance, inputs.missing
+
     def report(scores):
         return M.ranking_reports(relevance, scores, k=k, protocols=protocols, block_map=block_map, with_auc=auc)
 
-    reports = report(recommendation_scores(predicted, users, device))
-    baselines = {"random": report(UniformScores(seed, relevance.shape)),
-                 "popularity": report(PopularityScores(np.asarray((relevance > 0).sum(axis=0)).ravel()))}
+    reports = report(inputs.scores(device))
+    baselines = {name: report(scores) for name, scores in inputs.baselines(seed).items()}
     per_protocol = {name: {**reports[name], "baselines": {b: baselines[b][name] for b in baselines}}
                     for name in protocols}
     head = per_protocol[protocols[0]]

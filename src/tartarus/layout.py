@@ -22,6 +22,7 @@ The names follow the original Tartarus layout so that its published datasets wor
     splits/user_factors_{fact}_{dim}_{ds}.npy  splits/class_factors_{fact}_{dim}_{ds}.npy
     models/model_N/  models/trained_models.tsv
     models/model_N/export/savedmodel/ | model.onnx  an export of the model (tartarus export)
+    models/model_N/tensorboard/          TensorBoard logs of its training (training.tensorboard)
     predictions/pred_{model}_{set}.npy + index_pred_{model}_{set}.tsv
     results/{model}_{set}.json  results/results.tsv
     results/playlist_{model}_{seed}.tsv|.m3u  a seed-based playlist (tartarus playlist)
@@ -250,6 +251,15 @@ class DataLayout:
     def training_curve(self, model_id):
         return self.model_dir(model_id) / "training_curve.png"
 
+    def report(self, model_id):
+        """The model's report page (``tartarus report``), ``models/model_N/report.html``."""
+        return self.model_dir(model_id) / "report.html"
+
+    def tensorboard_dir(self, model_id):
+        """The model's TensorBoard logs (``training.tensorboard``, ``tartarus run --tensorboard``),
+        ``models/model_N/tensorboard/`` with ``train/`` and ``validation/`` event files."""
+        return self.model_dir(model_id) / "tensorboard"
+
     def best_weights(self, model_id):
         """The best epoch's weights so far (``training.restore_best``); Keras wants ``.weights.h5``."""
         return self.model_dir(model_id) / "best.weights.h5"
@@ -323,6 +333,19 @@ class DataLayout:
     def result(self, model_id, set_):
         return self.results_dir / f"{model_id}_{set_}.json"
 
+    def result_files(self):
+        """``[(model_id, set, path), ...]`` of the results JSONs present (:meth:`result`), sorted by
+        path; reads the folder only. A name that is not ``{model}_{set}.json`` with a set of
+        :data:`SETS` (another tool's JSON) is not one."""
+        if not self.results_dir.is_dir():
+            return []
+        found = []
+        for path in sorted(self.results_dir.glob("*.json")):
+            model_id, _, set_ = path.stem.rpartition("_")
+            if model_id and set_ in SETS:
+                found.append((model_id, set_, path))
+        return found
+
     def confusion_plot(self, model_id, set_):
         return self.results_dir / f"{model_id}_{set_}_confusion.png"
 
@@ -355,6 +378,11 @@ class DataLayout:
 
     def results_table(self):
         return self.results_dir / "results.tsv"
+
+    def comparison_report(self, model_ids):
+        """A page of several models side by side (``tartarus report --compare``),
+        ``results/compare_model_1_model_2.html``."""
+        return self.results_dir / f"compare_{'_'.join(model_ids)}.html"
 
     def comparison_table(self, name):
         """The table of a pipeline's models side by side, e.g. ``results/comparison_dummy.tsv``."""

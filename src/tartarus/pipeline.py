@@ -42,12 +42,13 @@ REC_DIM = 4  # the dummy's 3 taste groups fit in 4 ALS factors; more dims add pe
 
 
 def run_experiment(experiment, suffixes=(), layout=None, resume=None, verbose=1, evaluate=True,
-                   eval_sets=("test",), overrides=(), protocol=None):
+                   eval_sets=("test",), overrides=(), protocol=None, report=False):
     """Train ``experiment`` (or continue model ``resume``), then predict and evaluate ``eval_sets``.
 
     The arguments of :func:`tartarus.train.run`, and: evaluate : predict and evaluate after
     training (``tartarus run --no-eval``: false); eval_sets : the splits evaluated; protocol : the
-    recommendation protocol (default: the experiment's ``evaluating.protocol``).
+    recommendation protocol (default: the experiment's ``evaluating.protocol``); report : write the
+    model's report page after evaluating (``tartarus run`` does; :func:`tartarus.report.write_report`).
     Returns the TrainResult with ``results`` = ``{set: metrics}`` (empty without evaluation, or
     when a resume found nothing to do).
     """
@@ -67,6 +68,11 @@ def run_experiment(experiment, suffixes=(), layout=None, resume=None, verbose=1,
     result = run(experiment, suffixes, layout, resume=resume, verbose=verbose, overrides=overrides)
     if evaluate and not result.nothing_to_do:
         result.results = evaluate_trained(layout, result.model_id, eval_sets, verbose=verbose, protocol=protocol)
+        if report:
+            from .report import write_report
+            path = write_report(layout, result.model_id)
+            if verbose:
+                print(f"{result.model_id}: report -> {path}")
     return result
 
 

@@ -11,10 +11,11 @@ to a temporary file, and what it wrote comes back filtered (:func:`filter_log`).
 captured, and no device is hidden (``CUDA_VISIBLE_DEVICES`` is left as the user set it).
 
 What stays: every line that is not TensorFlow's C++ log (Python warnings, say), and of those lines
-the ones at or above ``TF_CPP_MIN_LOG_LEVEL`` (default 2: errors), except the GPU probe's own errors
-on a machine where no GPU was asked for. A user asks for a GPU by setting ``CUDA_VISIBLE_DEVICES``
-(to anything but empty or -1), and for everything with ``--verbose``, ``TARTARUS_VERBOSE=1`` or an
-explicit ``TF_CPP_MIN_LOG_LEVEL`` of 0 or 1, which turn the filter off.
+the ones at or above ``TF_CPP_MIN_LOG_LEVEL`` (default 2: errors), except the GPU probe's (cuda
+drivers, cuInit: errors on any machine without a GPU). A user who asked for a GPU, by setting
+``CUDA_VISIBLE_DEVICES`` to anything but empty or -1, and got none is told so in one line
+(:func:`gpu_note`) instead of the probe's three. ``--verbose``, ``TARTARUS_VERBOSE=1`` or an explicit
+``TF_CPP_MIN_LOG_LEVEL`` of 0 or 1 turn the filter off: everything, as TensorFlow wrote it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,26 @@ def gpu_requested():
     return devices is not None and devices.strip() not in ("", "-1")
 
 
+def gpu_note(devices, probe_text=""):
+    """The one line for a user who asked for a GPU (``CUDA_VISIBLE_DEVICES=devices``) that TensorFlow
+    did not find, with the reason the probe gave (its first line's message) where there is one:
+
+    ``tartarus: a GPU was requested (CUDA_VISIBLE_DEVICES=0) but TensorFlow found none
+    (Could not find cuda drivers on your machine); running on the CPU``
+    """
+    reason = ""
+    for line in probe_text.splitlines():
+        match = _LOG_LINE.match(line)
+        if match and _PROBE.search(line):
+            message = line[match.end():].strip()
+            # TensorFlow's own "GPU will not be used" repeats what the note says
+            message = re.split(r",? ?GPU will not be used", message)[0].strip().rstrip(".")
+            reason = f" ({message})" if message else ""
+            break
+    return (f"tartarus: a GPU was requested (CUDA_VISIBLE_DEVICES={devices}) but TensorFlow found none"
+            f"{reason}; running on the CPU")
+
+
 def filter_log(text, min_level=2, keep_probe=False):
     """The part of TensorFlow's start-up output on stderr that a user should see.
 
@@ -80,8 +101,10 @@ def filter_log(text, min_level=2, keep_probe=False):
 
 
 @contextlib.contextmanager
-def _stderr_filtered(min_level, keep_probe):
-    """Send file descriptor 2 to a temporary file for the block; write back what :func:`filter_log` keeps."""
+def _stderr_filtered(min_level, notes):
+    """Send file descriptor 2 to a temporary file for the block; write back what :func:`filter_log`
+    keeps, then one line per function the block appended to ``notes`` (each called with the
+    captured text, so a note can quote it)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
@@ -93,28 +116,37 @@ def _stderr_filtered(min_level, keep_probe):
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            kept = filter_log(tmp.read().decode("utf-8", "replace"), min_level, keep_probe)
+            text = tmp.read().decode("utf-8", "replace")
+            kept = filter_log(text, min_level) + "".join(f"{note(text)}\n" for note in notes)
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
 
 
 class _QuietTensorFlow(AroundImport):
-    """Has ``tensorflow`` loaded (and its devices probed) under :func:`_stderr_filtered`."""
+    """Has ``tensorflow`` loaded (and its devices probed) under :func:`_stderr_filtered`.
+
+    gpu_devices : ``CUDA_VISIBLE_DEVICES`` when the user asked for a GPU, else None; a GPU asked
+        for and not found is then one line (:func:`gpu_note`) in place of the probe's.
+    """
 
     name = "tensorflow"
 
-    def __init__(self, min_level, keep_probe):
+    def __init__(self, min_level, gpu_devices=None):
         super().__init__()
-        self.min_level, self.keep_probe = min_level, keep_probe
+        self.min_level, self.gpu_devices = min_level, gpu_devices
 
     def around(self, load, module):
-        with _stderr_filtered(self.min_level, self.keep_probe):
+        notes = []
+        with _stderr_filtered(self.min_level, notes):
             load()
             # the GPU probe (cuInit) may come after the import: have it now, while filtered; a
             # failure here is TensorFlow's to report when a device is used, not the import's
+            gpus = None
             with contextlib.suppress(Exception):
-                module.config.list_physical_devices()
+                gpus = module.config.list_physical_devices("GPU")
+            if self.gpu_devices is not None and gpus == []:
+                notes.append(lambda text: gpu_note(self.gpu_devices, text))
 
 
 def quiet_backend(verbose=False):
@@ -134,7 +166,8 @@ def quiet_backend(verbose=False):
         return lambda: None
     if user_level is None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(min_level)  # TensorFlow's own later messages too
-    finder = _QuietTensorFlow(min_level, keep_probe=gpu_requested()).install()
+    gpu_devices = os.environ["CUDA_VISIBLE_DEVICES"].strip() if gpu_requested() else None
+    finder = _QuietTensorFlow(min_level, gpu_devices).install()
 
     def undo():
         finder.remove()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import math
 import os
+import time
 from dataclasses import dataclass, field
 
 import keras
@@ -297,6 +299,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     far (higher for ``mode = "max"``, lower for ``"min"``); after ``patience`` epochs in a row without
     improvement, training stops. The model keeps its last epoch's weights unless ``restore_best``,
     which saves the best epoch's weights as they come and reloads them at the end.
+
+    It also times each epoch (``on_epoch_begin`` to ``on_epoch_end``, training and validation,
+    wall seconds by ``time.perf_counter``) into ``epoch_seconds``, saved with the state so that a
+    resumed run extends the list; an epoch whose beginning it did not see is not timed.
     """
 
     def __init__(self, layout, model_id, monitor, patience, early_stopping, state=None, mode="min",
@@ -311,6 +317,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.best_epoch = state.get("best_epoch", 0)
         self.history = state.get("history", {})
         self.epochs_done = state.get("epoch", 0)
+        # states saved before epochs were timed have none: the list then covers the later epochs only
+        self.epoch_seconds = list(state.get("epoch_seconds", []))
+        self._epoch_start = None
         self.stopped = False
 
     @property
@@ -320,7 +329,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def improves(self, current):
         return current > self.best if self.mode == "max" else current < self.best
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
+        if self._epoch_start is not None:  # before saving: the checkpoint's write is not the epoch's
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+            self._epoch_start = None
         with resumable_on_output_error(self.layout, self.model_id):
             self._end_epoch(epoch, logs)
 
@@ -350,7 +365,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         write_json(self.layout.training_state(self.model_id),
                    {"epoch": self.epochs_done, "best": self.best, "best_epoch": self.best_epoch,
                     "wait": self.wait, "stopped": stop, "monitor": self.monitor, "mode": self.mode,
-                    "patience": self.patience, "restore_best": self.keep_best, "history": self.history})
+                    "patience": self.patience, "restore_best": self.keep_best, "history": self.history,
+                    "epoch_seconds": self.epoch_seconds})
         self.stopped = stop
         if stop:
             self.model.stop_training = True
@@ -445,9 +461,9 @@ def run(experiment, suffixes=(), layout=None, resume=None, verbose=1, overrides=
 
 
 RESUMABLE_KEYS = ("training.n_epochs", "training.patience", "training.early_stopping",
-                  "training.distribution", "training.devices")
-"""The ``--set`` keys a resumed run may change: they only say when to stop, or on how many devices
-the same updates are computed (tartarus.distribution)."""
+                  "training.distribution", "training.devices", "training.tensorboard")
+"""The ``--set`` keys a resumed run may change: they only say when to stop, on how many devices
+the same updates are computed (tartarus.distribution), or whether TensorBoard logs are written."""
 
 
 def resume_experiment(layout, model_id, overrides=()):
@@ -527,6 +543,36 @@ def seed_epoch(model, dataset, random_seed, epoch):
         dataset.start_epoch(seed)
 
 
+def check_tensorboard(training):
+    """With ``training.tensorboard``, a ConfigError saying what to install when TensorFlow's summary
+    ops cannot be had: they need ``tensorflow`` and the ``tensorboard`` package (which TensorFlow no
+    longer installs), on every backend. Checked before a model folder is made."""
+    if not training.tensorboard:
+        return
+    missing = [name for name in ("tensorflow", "tensorboard") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"training.tensorboard = true (tartarus run --tensorboard) writes its logs with "
+                          f"TensorFlow's summary ops, which need {' and '.join(missing)}, not installed here "
+                          f"(backend {keras.backend.backend()}): pip install {' '.join(missing)} (or pip install "
+                          f"-e '.[tensorboard]'), or leave training.tensorboard false")
+
+
+def tensorboard_callback(layout, model_id, training):
+    """``keras.callbacks.TensorBoard`` logging under ``layout.tensorboard_dir(model_id)`` when
+    ``training.tensorboard`` (``tartarus run --tensorboard``), else None.
+
+    Epoch scalars (``epoch_loss``, ``epoch_accuracy``, ``epoch_learning_rate``; the validation's under
+    ``validation/``) are written at step = the epoch's 0-based index, which each of the run's
+    one-epoch fits passes as ``initial_epoch``: the steps follow on over the fits, and a resume
+    appends new event files to the same folder. The writer is TensorFlow's ``tf.summary`` on every
+    backend (:func:`check_tensorboard`).
+    """
+    if not training.tensorboard:
+        return None
+    check_tensorboard(training)
+    return keras.callbacks.TensorBoard(log_dir=str(layout.tensorboard_dir(model_id)))
+
+
 class _OneEpoch(keras.callbacks.Callback):
     """Reseeds the global RNGs as the epoch begins and ends ``model.fit`` after it.
 
@@ -555,6 +601,7 @@ def _train(experiment, suffixes, layout, resume, state, verbose, held):
 
 def _train_placed(experiment, suffixes, layout, resume, state, verbose, held, placement):
     training = experiment.training
+    check_tensorboard(training)
     remove_stale_temps(layout.models_dir, depth=1)  # killed runs' half-written checkpoints (can be large)
     keras.utils.set_random_seed(training.random_seed + (state["epoch"] if state else 0))
 
@@ -597,6 +644,10 @@ def _train_placed(experiment, suffixes, layout, resume, state, verbose, held, pl
               flush=True)
     checkpoint = EpochCheckpoint(layout, model_id, monitor, training.patience, training.early_stopping, state,
                                  mode=mode, restore_best=training.restore_best)
+    tensorboard = tensorboard_callback(layout, model_id, training)
+    if tensorboard is not None and verbose:
+        print(f"{model_id}: TensorBoard logs in {layout.tensorboard_dir(model_id)} (tensorboard --logdir "
+              f"{layout.tensorboard_dir(model_id)})", flush=True)
     if not (state and _stops(training, state)) and checkpoint.epochs_done < training.n_epochs:
         train_set = make_dataset(train, experiment, shuffle=True, seed=training.random_seed)
         val_set = make_dataset(val, experiment, shuffle=False, seed=0) if val else None
@@ -627,9 +678,12 @@ def _train_placed(experiment, suffixes, layout, resume, state, verbose, held, pl
                 rows = train_set.order[:train_set.n_used]  # global RNG once more in a model's first fit
                 # (JAX, torch); n_used: all rows, less the remainder a data-parallel split drops
                 feed = {**feed, "x": feed["x"][rows], "y": feed["y"][rows], "shuffle": False}
+            callbacks = [checkpoint, _OneEpoch(epoch_seed(training.random_seed, epoch))]
             model.fit(**feed, **val_args, epochs=training.n_epochs, initial_epoch=epoch,
-                      callbacks=[checkpoint, _OneEpoch(epoch_seed(training.random_seed, epoch))],
+                      callbacks=callbacks if tensorboard is None else [tensorboard, *callbacks],
                       verbose=2 if verbose else 0)
+            if tensorboard is not None:
+                tensorboard.write_graph = False  # the model's summary once a run, not once an epoch's fit
             if checkpoint.stopped:
                 break
     checkpoint.set_model(model)

@@ -171,6 +171,7 @@ class TrainingSection:
     # (tartarus run --devices N sets both); see tartarus.distribution
     distribution: str = _choice("none", DISTRIBUTIONS)
     devices: int = _ranged(0, ge=0, note="0 = every device of the backend; read with data_parallel")
+    tensorboard: bool = False  # true: TensorBoard logs under models/model_N/tensorboard (tartarus run --tensorboard)
 
 
 @dataclass

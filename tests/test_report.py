@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,13 @@ def test_recommendation_report(dummy_rec):
     assert "MAP@k and P@k over the cut-off k" in html
     assert "Recommended items for a sample of users" in html
     compare = write_comparison(dummy_rec, ["model_1", "model_2", "model_3"]).read_text()
-    assert len(_self_contained(compare)) == 1 + 3  # training curves; one ranking figure per model
+    # training curves; the three models' ranking curves in one figure, beside the baselines of their users
+    assert len(_self_contained(compare)) == 1 + 1 and "each model beside the random and popularity" in compare
+    # the metrics: the three models, then the baselines once
+    row = re.search(rf"<tr><td class=\"text\">MAP@{result['k']}</td>(.*?)</tr>", compare).group(1)
+    expected = [fileio.read_json(dummy_rec.result(m, "test"))["map_at_k"] for m in ("model_1", "model_2", "model_3")]
+    expected += [result["baselines"][b]["map_at_k"] for b in ("random", "popularity")]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row) == [f"{v:.3f}" for v in expected]
 
 
 def test_item_groups_class_and_top_tag(tmp_path):
@@ -156,6 +163,12 @@ def test_project_shapes_and_seeds():
     pca = project(x, "pca")
     assert pca.shape == (20, 2) and abs(np.corrcoef(pca[:, 0], np.repeat([0, 1], 10))[0, 1]) > 0.99
     assert project(x[:3], "tsne").shape == (3, 2)  # too few rows for t-SNE: PCA
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and UMAP's note that a seed makes it single-threaded is not shown
+        u = project(x, "umap", seed=1)
+    assert np.array_equal(u, project(x, "umap", seed=1))
+    d = np.linalg.norm(u[:, None] - u[None], axis=2) + np.eye(20) * 1e9
+    assert np.all(d.argmin(axis=1) // 10 == np.arange(20) // 10)
     with pytest.raises(ConfigError, match="projection"):
         project(x, "mds")
 

@@ -188,6 +188,17 @@ def test_ranking_curves_figure_lines_and_scale():
     bad["random"]["precision"] = [0.1]
     with pytest.raises(DataMismatch, match="random has 1 precision values for 3 cut-offs"):
         F.ranking_curves_figure(bad)
+    # several models on the same users: one colour each, the first's baselines
+    other = _curves([1, 2, 3])
+    other["model_id"] = "model_3"
+    other["model"]["map_at_k"] = [0.5, 0.6, 0.7]
+    both = F.ranking_curves_figure([_curves([1, 2, 3]), other])
+    lines = both.axes[0].lines
+    assert [ln.get_label() for ln in lines[:4]] == ["model_2", "model_3", "random", "popularity"]
+    assert lines[0].get_color() != lines[1].get_color()
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.5, 0.6, 0.7])
+    with pytest.raises(DataMismatch, match="expected the same users and cut-offs"):
+        F.ranking_curves_figure([_curves([1, 2, 3]), _curves([1, 2, 5])])
 
 
 # ------------------------------------------------------------------------------ embedding map

@@ -15,6 +15,7 @@ from .errors import ConfigError, TartarusError  # noqa: E402
 from .config.schema import (AGGREGATIONS, FACTOR_DEVICES, PATCH_MODES, PROTOCOL_CHOICES, DatasetEntry,  # noqa: E402
                             PredictingSection, SCORE_DEVICES, TrainingSection, range_of, ranged)
 from .layout import SETS, DataLayout  # noqa: E402
+from .report.embedding import PROJECTIONS  # noqa: E402  (numpy only; no Keras until a model is loaded)
 from .quiet import configure_cli, verbose_requested  # noqa: E402
 from .scheduler import SCHEDULER_ENV, scheduler_address  # noqa: E402  (no dask import until used)
 
@@ -507,8 +508,8 @@ def build_parser():
                    help="one page of the models side by side (results/compare_MODEL_..._MODEL.html)")
     p.add_argument("-l", "--layer", help="the embedding map's layer, index (the seed's numbering) or name "
                    "(default: the layer before the output)")
-    p.add_argument("--projection", choices=("tsne", "pca", "umap"), default="tsne",
-                   help="how the embedding map is projected to 2-D (default t-SNE; umap needs umap-learn)")
+    p.add_argument("--projection", choices=PROJECTIONS, default="tsne",
+                   help="how the embedding map is projected to 2-D: t-SNE (default), PCA or UMAP")
     p.add_argument("--no-embedding", action="store_true", help="leave the embedding map out (it runs the model "
                    "on the test split)")
     p.add_argument("--out", metavar="FILE.html", help="write the page here instead")

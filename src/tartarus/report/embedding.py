@@ -6,6 +6,7 @@ writes); nothing is written to the data root.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,8 @@ def default_layer(model):
 def project(values, method="tsne", seed=0):
     """2-D coordinates of ``values`` (n, d) (rows flattened): ``tsne`` (scikit-learn, PCA start,
     perplexity min(30, (n - 1) / 3)), ``pca`` or ``umap`` (umap-learn, when installed). Fewer than 5
-    rows are projected by PCA whatever the method (t-SNE and UMAP need neighbours). Returns (n, 2)."""
+    rows are projected by PCA whatever the method (t-SNE and UMAP need neighbours). Seeded: the same
+    rows give the same points (UMAP then runs on one thread). Returns (n, 2)."""
     check_choice("projection", method, PROJECTIONS)
     x = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
     n = len(x)
@@ -74,9 +76,12 @@ def project(values, method="tsne", seed=0):
         try:
             import umap
         except ImportError:
-            raise ConfigError("projection 'umap' needs umap-learn: pip install umap-learn "
-                              "(or choose --projection tsne / pca)") from None
-        return np.asarray(umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(x))
+            raise ConfigError("projection 'umap' needs umap-learn (installed with tartarus): pip install "
+                              "umap-learn, or choose --projection tsne / pca") from None
+        with warnings.catch_warnings():  # a seed makes UMAP single-threaded, and it says so each call
+            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+            return np.asarray(umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
+                              .fit_transform(x))
     from sklearn.manifold import TSNE
     return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(x)
 

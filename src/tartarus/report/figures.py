@@ -280,26 +280,37 @@ def ranking_curves_figure(curves, title=""):
     curves : as :func:`tartarus.report.ranking.ranking_curves` returns it: ``{"k": [...], "model":
         {"map_at_k": [...], "precision": [...]}, "random": {...}, "popularity": {...}, "n_users": n}``
         (optional ``"model_id"`` names the model's line, ``"map_k"`` marks the evaluation's cut-off).
+    Or a list of such dicts, one a model on the same users and cut-offs (the comparison page): each
+    model a colour, the baselines the first's.
     The model is solid (colour), the baselines dashed in greys; the k axis is logarithmic when k
     spans more than two decades. Returns a Figure 10 in wide.
     """
     from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
+    models = list(curves) if isinstance(curves, (list, tuple)) else [curves]
+    curves = models[0]
     ks = np.asarray(curves["k"], dtype=float)
     if ks.ndim != 1 or len(ks) == 0:
         raise DataMismatch(f"ranking_curves_figure: curves['k'] is {curves.get('k')!r}: expected cut-offs")
-    series = [("model", str(curves.get("model_id") or "model"), {"color": MODEL_COLOR, "linestyle": "-",
-                                                                  "marker": "o", "linewidth": 2.0})]
-    series += [(name, name, {**BASELINE_STYLES[name], "linewidth": 1.4}) for name in BASELINE_STYLES if name in curves]
+    for other in models[1:]:
+        if list(other["k"]) != list(curves["k"]) or other.get("n_users") != curves.get("n_users"):
+            raise DataMismatch(f"ranking_curves_figure: {other.get('model_id')} is ranked for {other.get('n_users')} "
+                               f"users at k = {list(other['k'])}, {curves.get('model_id')} for "
+                               f"{curves.get('n_users')} at k = {list(curves['k'])}: expected the same users and cut-offs")
+    colors = [MODEL_COLOR] if len(models) == 1 else _colors(len(models))
+    series = [(m["model"], str(m.get("model_id") or "model"),
+               {"color": color, "linestyle": "-", "marker": "o", "linewidth": 2.0}) for m, color in zip(models, colors)]
+    series += [(curves[name], name, {**BASELINE_STYLES[name], "linewidth": 1.4})
+               for name in BASELINE_STYLES if name in curves]
     fig = _figure(WIDE, 4.2)
     axes = fig.subplots(1, 2)
     log = ks.max() / ks.min() > 100
     map_k = curves.get("map_k")
     for ax, key, name in zip(axes, ("map_at_k", "precision"), ("MAP@k", "precision@k")):
         for source, label, style in series:
-            values = curves[source][key]
+            values = source[key]
             if len(values) != len(ks):
-                raise DataMismatch(f"ranking_curves_figure: {source} has {len(values)} {key} values for "
+                raise DataMismatch(f"ranking_curves_figure: {label} has {len(values)} {key} values for "
                                    f"{len(ks)} cut-offs")
             ax.plot(ks, values, label=label, markersize=4, **style)
         if map_k is not None and ks.min() <= map_k <= ks.max():

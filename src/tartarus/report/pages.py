@@ -238,10 +238,18 @@ def comparison_page(layout, model_ids):
     metrics = []
     for set_ in dict.fromkeys(s for f in facts for s in f.results):
         labelled = [dict(metric_rows(f.results[set_])) if set_ in f.results else {} for f in facts]
+        columns = list(model_ids)
+        evaluated = [f for f in facts if set_ in f.results]
+        if (len({f.dataset for f in evaluated}) == 1
+                and all(f.results[set_].get("evaluation") == "recommendation" for f in evaluated)):
+            # one dataset's held-out users: the baselines are the same for every model, shown once
+            baselines = evaluated[0].results[set_].get("baselines") or {}
+            columns += list(baselines)
+            labelled += [dict(metric_rows(b)) for b in baselines.values()]
         names = list(dict.fromkeys(name for rows in labelled for name in rows))
         rows = [[name] + [rows.get(name) for rows in labelled] for name in names]
         metrics.append(f"<h3>{esc(set_)} split</h3>"
-                       + table_html(["metric", *model_ids], rows, best=best_cells(rows), text_columns=(0,)))
+                       + table_html(["metric", *columns], rows, best=best_cells(rows), text_columns=(0,)))
     sections.append(("metrics", "Metrics", "".join(metrics) or _note("none of these models is evaluated yet")))
     histories = {f"{f.model_id} ({f.name})": f.history for f in facts if f.history}
     if histories:
@@ -249,16 +257,39 @@ def comparison_page(layout, model_ids):
             F.training_curves(histories, title="training curves"), "training curves",
             "Loss per epoch, train (solid) and validation (dashed), one colour a model.")))
     curves = []
+    ranked = _ranking_comparison(layout, facts, experiments)
+    if ranked:
+        curves.append(ranked)
     for f in facts:
         for set_, result in f.results.items():
             if set_ != "test" and "test" in f.results:
                 continue  # the test split's curves only, when there is one
-            curves.append(_model_curves(layout, f, experiments[f.model_id], set_, result))
+            if not (ranked and result.get("evaluation") == "recommendation"):
+                curves.append(_model_curves(layout, f, experiments[f.model_id], set_, result))
     if curves:
         sections.append(("curves", "Curves", "".join(curves)))
     title = "comparison · " + ", ".join(model_ids)
     header = f"<h1>{esc(' vs '.join(model_ids))}</h1><p class=\"meta\">{esc(', '.join(f.name for f in facts))}</p>"
     return page(f"{title} · tartarus", header, sections, GENERATOR)
+
+
+def _ranking_comparison(layout, facts, experiments, set_="test"):
+    """One figure of the recommendation models' MAP@k and P@k on ``set_``, with the baselines, when
+    they are two or more and rank the same users (one dataset); else "" (each model its own figure)."""
+    from .ranking import ranking_curves
+
+    rec = [f for f in facts if (f.results.get(set_) or {}).get("evaluation") == "recommendation"]
+    if len(rec) < 2 or len({f.dataset for f in rec}) > 1:
+        return ""
+    try:
+        curves = [ranking_curves(layout, f.model_id, set_, experiments[f.model_id]) for f in rec]
+    except MissingInput as exc:
+        return _note(f"no ranking curves: {exc}")
+    if any(c["k"] != curves[0]["k"] or c["n_users"] != curves[0]["n_users"] for c in curves):
+        return ""
+    return figure_html(F.ranking_curves_figure(curves, title=f"on {set_}"), "ranking curves",
+                       f"MAP@k and P@k over the cut-off k on the {set_} split, each model beside the random and "
+                       f"popularity baselines of the same users.")
 
 
 def _model_curves(layout, facts, experiment, set_, result):

@@ -13,9 +13,8 @@ import sys
 # nothing here imports Keras or TensorFlow: main() quiets their start-up first (tartarus.quiet)
 from .errors import ConfigError, TartarusError  # noqa: E402
 from .config.schema import (AGGREGATIONS, FACTOR_DEVICES, PATCH_MODES, PROTOCOL_CHOICES, DatasetEntry,  # noqa: E402
-                            PredictingSection, SCORE_DEVICES, TrainingSection, range_of, ranged)
+                            PredictingSection, PROJECTIONS, SCORE_DEVICES, TrainingSection, range_of, ranged)
 from .layout import SETS, DataLayout  # noqa: E402
-from .report.embedding import PROJECTIONS  # noqa: E402  (numpy only; no Keras until a model is loaded)
 from .quiet import configure_cli, verbose_requested  # noqa: E402
 from .scheduler import SCHEDULER_ENV, scheduler_address  # noqa: E402  (no dask import until used)
 

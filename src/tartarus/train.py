@@ -565,11 +565,10 @@ def tensorboard_callback(layout, model_id, training):
     ``validation/``) are written at step = the epoch's 0-based index, which each of the run's
     one-epoch fits passes as ``initial_epoch``: the steps follow on over the fits, and a resume
     appends new event files to the same folder. The writer is TensorFlow's ``tf.summary`` on every
-    backend (:func:`check_tensorboard`).
+    backend (:func:`check_tensorboard`, called before the model folder is made).
     """
     if not training.tensorboard:
         return None
-    check_tensorboard(training)
     return keras.callbacks.TensorBoard(log_dir=str(layout.tensorboard_dir(model_id)))
 
 

@@ -58,6 +58,7 @@ TRAINABLE = ("head", "all")  # cnn.trainable of the pretrained architectures (mo
 # training.distribution: one device as Keras places it, or the global batch split over devices
 # (tartarus.distribution: keras.distribution.DataParallel on JAX, tf.distribute.MirroredStrategy on TF)
 DISTRIBUTIONS = ("none", "data_parallel")
+PROJECTIONS = ("tsne", "pca", "umap")  # the report's embedding map (tartarus report --projection)
 INITS = ("glorot_uniform", "uniform")  # cnn.init; "uniform": the seed's U(-0.05, 0.05) (Keras 1 init="uniform")
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import check_choice
+from ..config.schema import PROJECTIONS
 from ..errors import ConfigError
 from ..fileio import load_npy, read_items_index, read_lines
 
-PROJECTIONS = ("tsne", "pca", "umap")
 NO_GROUP = "(none)"
 MIN_NEIGHBOURS = 5  # fewer rows than this are projected by PCA: t-SNE and UMAP need neighbours
 

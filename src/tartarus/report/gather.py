@@ -10,30 +10,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..fileio import read_json, read_tsv
+from ..fileio import read_json
 from ..layout import SETS, DataLayout
-from ..store import read_record
+from ..store import read_record, trained_models
 
 
 @dataclass
 class ModelFacts:
     """Everything a report shows of one model, as read from disk.
 
-    model_id, experiment (the resolved experiment as a plain dict, with ``name``), suffixes (the
-    ``train_data`` inputs), backend; manifest (inputs with sizes and hashes, versions, host) or None;
+    model_id; record (its :class:`tartarus.store.ModelRecord`: the experiment, suffixes and backend
+    below come from it); manifest (inputs with sizes and hashes, versions, host) or None;
     history ``{metric: [one value per epoch]}``; state (``training_state.json``: epochs, best epoch,
     ``epoch_seconds``) or None; results ``{set: results JSON}`` for every evaluated split, in
     :data:`SETS` order; finished: when training finished (``trained_models.tsv``), or "".
     """
     model_id: str
-    experiment: dict
-    suffixes: tuple
-    backend: str
+    record: object
     manifest: dict | None = None
     history: dict = field(default_factory=dict)
     state: dict | None = None
     results: dict = field(default_factory=dict)
     finished: str = ""
+
+    @property
+    def experiment(self):
+        """The resolved experiment as a plain dict, with ``name``."""
+        return {"name": self.model_id, **self.record.experiment}
+
+    @property
+    def suffixes(self):
+        """The ``train_data`` input suffixes it was trained with."""
+        return tuple(self.record.suffixes)
+
+    @property
+    def backend(self):
+        return self.record.backend
 
     @property
     def name(self):
@@ -90,18 +102,13 @@ def gather_model(layout, model_id):
     """The :class:`ModelFacts` of ``model_id``; MissingInput (naming ``tartarus run``) without a record."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     record = read_record(layout, model_id)
-    finished = ""
-    if layout.trained_models().exists():
-        finished = next((row[6] for row in read_tsv(layout.trained_models())[1:]
-                         if row and row[0] == model_id and len(row) > 6), "")
+    finished = next((row.get("finished", "") for row in trained_models(layout) if row.get("model_id") == model_id), "")
     results = {}
     for set_ in SETS:
         doc = _optional_json(layout.result(model_id, set_))
         if doc is not None:
             results[set_] = doc
-    return ModelFacts(model_id=model_id, experiment={"name": model_id, **record.experiment},
-                      suffixes=tuple(record.suffixes), backend=record.backend,
-                      manifest=_optional_json(layout.manifest(model_id)),
+    return ModelFacts(model_id=model_id, record=record, manifest=_optional_json(layout.manifest(model_id)),
                       history=_optional_json(layout.history(model_id)) or {},
                       state=_optional_json(layout.training_state(model_id)), results=results, finished=finished)
 

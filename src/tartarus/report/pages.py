@@ -105,6 +105,7 @@ def _classification_set(layout, facts, experiment, set_, result):
 
 
 def _recommendation_set(layout, facts, experiment, set_, result):
+    from ..evaluate import recommendation_inputs
     from .ranking import ranking_curves, sample_recommendations
 
     baselines = result.get("baselines") or {}
@@ -116,14 +117,15 @@ def _recommendation_set(layout, facts, experiment, set_, result):
              f"{esc(result.get('protocol') or experiment.evaluating.protocol)}.</p>",
              table_html(["metric", *columns], rows, best=best_cells(rows), text_columns=(0,))]
     try:
-        curves = ranking_curves(layout, facts.model_id, set_, experiment)
+        inputs = recommendation_inputs(layout, facts.model_id, set_, experiment)  # read once for both
+        curves = ranking_curves(layout, facts.model_id, set_, experiment, inputs=inputs)
         parts.append(figure_html(F.ranking_curves_figure(curves, title=f"{facts.model_id} on {set_}"),
                                  "MAP@k and P@k curves",
                                  "MAP@k and P@k over the cut-off k, beside the random and popularity baselines "
                                  "(popularity ranks by the held-out listeners themselves: an upper bound for a "
                                  "non-personalised ranking)."))
         sample = sample_recommendations(layout, facts.model_id, set_, experiment, n_users=N_SAMPLE_USERS,
-                                        n=N_RECOMMENDED)
+                                        n=N_RECOMMENDED, inputs=inputs)
         parts.append(_recommendation_sample(sample))
     except MissingInput as exc:
         parts.append(_note(f"no ranking curves: {exc}"))
@@ -211,8 +213,7 @@ def model_page(layout, model_id, layer=None, projection="tsne", embedding=True):
     training curves, the resolved experiment and its input files."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
     facts = gather_model(layout, model_id)
-    from ..store import read_record
-    experiment = read_record(layout, model_id).load_experiment()
+    experiment = facts.record.load_experiment()
     sections = [("evaluation", "Evaluation", _evaluation_section(layout, facts, experiment))]
     if embedding:
         set_ = "test" if layout.items_index("test", facts.dataset).exists() else next(iter(facts.results), "test")
@@ -228,9 +229,8 @@ def comparison_page(layout, model_ids):
     (one column a model, the best bold), the training curves overlaid, and each model's curves
     (ROC/PR or MAP@k/P@k) and confusion matrix in a grid."""
     layout = layout if isinstance(layout, DataLayout) else DataLayout(layout)
-    from ..store import read_record
     facts = [gather_model(layout, m) for m in model_ids]
-    experiments = {f.model_id: read_record(layout, f.model_id).load_experiment() for f in facts}
+    experiments = {f.model_id: f.record.load_experiment() for f in facts}
     overview = [[f.model_id, f.name, f.dataset, f.evaluation, f.inputs, f.epochs,
                  format_duration(f.training_seconds)] for f in facts]
     sections = [("models", "Models", table_html(["model", "experiment", "dataset", "evaluation", "inputs", "epochs",

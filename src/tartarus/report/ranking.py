@@ -67,13 +67,14 @@ def _curve_values(relevance, scores, ks):
              "precision": [float(found[i] / min(k, depth) / counted) for i, k in enumerate(ks)]}, counted)
 
 
-def ranking_curves(layout, model_id, set_="test", experiment=None, ks=None, seed=0):
+def ranking_curves(layout, model_id, set_="test", experiment=None, ks=None, seed=0, inputs=None):
     """MAP@k and precision@k of ``model_id`` on ``set_`` over the cut-off k, with both baselines.
 
     ks : the cut-offs, default 1, 2, 3, 5, 10, 20, 50, 100, 200, 500; those above the number of
         items are dropped and ``evaluating.map_k`` (at most the number of items) is added, so the
         curves hold the evaluation's headline value. seed : the random baseline's, as in
-        :func:`tartarus.evaluate.evaluate_recommendation`.
+        :func:`tartarus.evaluate.evaluate_recommendation`. inputs : the model's
+        :func:`tartarus.evaluate.recommendation_inputs` on ``set_`` when already read.
     Counted users: those with a held-out item (protocol ``tartarus``); P@k divides by
     ``min(k, n_items)``. Returns ``{"k": [...], "model": {"map_at_k": [...], "precision": [...]},
     "random": {...}, "popularity": {...}, "n_users": int, "n_items": int, "map_k": int,
@@ -83,7 +84,7 @@ def ranking_curves(layout, model_id, set_="test", experiment=None, ks=None, seed
     from ..store import read_record
 
     experiment = experiment or read_record(layout, model_id).load_experiment()
-    inputs = recommendation_inputs(layout, model_id, set_, experiment)
+    inputs = inputs or recommendation_inputs(layout, model_id, set_, experiment)
     n_items = inputs.relevance.shape[1]
     map_k = experiment.evaluating.map_k
     cuts = _cutoffs(ks, map_k, n_items)
@@ -95,22 +96,20 @@ def ranking_curves(layout, model_id, set_="test", experiment=None, ks=None, seed
     return out
 
 
-def sample_recommendations(layout, model_id, set_="test", experiment=None, n_users=5, n=10, seed=0):
+def sample_recommendations(layout, model_id, set_="test", experiment=None, n_users=5, n=10, seed=0, inputs=None):
     """The top ``n`` items of ``n_users`` users with held-out items, chosen at random with ``seed``.
 
     Returns one dict a user, in their order among the evaluated users: ``{"user": id (the line of
     ``layout.interaction_users``, else the user's row number), "held_out": [item ids, most plays
     first], "recommended": [{"item": id, "score": float, "hit": bool}, ...]}`` with ``hit`` true
     for a held-out item. Scores are the evaluation's: the user's factor times the normalised
-    predicted item factor.
+    predicted item factor. inputs : as for :func:`ranking_curves`.
     """
     from ..evaluate import recommendation_inputs
-    from ..store import read_record
 
     n_users = check_int("n_users", n_users, minimum=0)
     n = check_int("n", n, minimum=1)
-    experiment = experiment or read_record(layout, model_id).load_experiment()
-    inputs = recommendation_inputs(layout, model_id, set_, experiment)
+    inputs = inputs or recommendation_inputs(layout, model_id, set_, experiment)
     rel = inputs.relevance
     candidates = np.flatnonzero(M.relevant_counts(rel) > 0)
     picked = np.sort(np.random.default_rng(seed).choice(candidates, size=min(n_users, len(candidates)),
